@@ -1,0 +1,129 @@
+/**
+ * The read side of the record stream: walks framed records through the segments in order,
+ * checks the rolling CRC-32C, and tells a torn tail from corruption.
+ *
+ * Rules (etcd's current decoder):
+ * - a zero length word or the end of the file ends a segment;
+ * - a record that runs past the end of the file is `UNEXPECTED_EOF` (a torn tail), and its
+ *   length is never used to allocate;
+ * - a record that fails to decode or fails its CRC is `UNEXPECTED_EOF` when it sits in the
+ *   last segment and one of its 512-byte sector chunks is all zeros (the write was torn);
+ *   otherwise it is `DECODE` or `CRC_MISMATCH`.
+ *
+ * @module
+ */
+
+import { crc32c } from "./crc32c.ts";
+import { WalError } from "./errors.ts";
+import { FRAME_HEADER_BYTES, type FrameHeader, readFrameHeader, SECTOR_BYTES } from "./frame.ts";
+import { ProtobufError, readRecord, type RecordView } from "./messages.ts";
+import { RecordType } from "./types.ts";
+
+/** Decodes the records of one segment at a time, carrying the CRC chain across segments. */
+export class Decoder {
+  /** The running CRC after the last good record. */
+  crc = 0;
+  /** Offset just past the last good record in the current segment. */
+  offset = 0;
+  /** The record produced by the last successful {@link Decoder.next}; reused. */
+  readonly record: RecordView = { type: 0, crc: 0, data: null };
+  /** Path of the current segment (for errors). */
+  path = "";
+  private buf: Uint8Array = new Uint8Array(0);
+  private isLast = false;
+  private readonly header: FrameHeader = { recordBytes: 0, padBytes: 0, isEnd: false };
+
+  /** Starts decoding `bytes`, the whole content of the segment at `path`. */
+  begin(path: string, bytes: Uint8Array, isLast: boolean): void {
+    this.path = path;
+    this.buf = bytes;
+    this.isLast = isLast;
+    this.offset = 0;
+  }
+
+  /** Restarts the CRC chain from `prevCrc` (what a crc record says). */
+  updateCRC(prevCrc: number): void {
+    this.crc = prevCrc;
+  }
+
+  /**
+   * Decodes the next record into {@link Decoder.record}. Returns false at the end of the
+   * segment; throws a WalError on a torn or corrupt record.
+   */
+  next(): boolean {
+    const buf = this.buf;
+    const off = this.offset;
+    const left = buf.length - off;
+    if (left === 0) return false;
+    if (left < FRAME_HEADER_BYTES) {
+      throw this.error("UNEXPECTED_EOF", "segment ends inside a length word");
+    }
+    const h = this.header;
+    readFrameHeader(buf, off, h);
+    if (h.isEnd) return false;
+    const start = off + FRAME_HEADER_BYTES;
+    if (h.recordBytes + h.padBytes > buf.length - start) {
+      throw this.error(
+        "UNEXPECTED_EOF",
+        `record of ${h.recordBytes} bytes runs past the end of the segment (${buf.length} bytes)`,
+      );
+    }
+    const end = start + h.recordBytes;
+    const rec = this.record;
+    try {
+      readRecord(buf, start, end, rec);
+    } catch (e) {
+      if (!(e instanceof ProtobufError)) throw e;
+      if (this.isTorn(start, end + h.padBytes)) {
+        throw this.error("UNEXPECTED_EOF", `torn record (${e.message})`);
+      }
+      throw this.error("DECODE", `malformed record: ${e.message}`);
+    }
+    if (rec.type !== RecordType.Crc) {
+      const crc = rec.data === null ? this.crc : crc32c(rec.data, this.crc);
+      if (crc !== rec.crc) {
+        if (this.isTorn(start, end + h.padBytes)) {
+          throw this.error("UNEXPECTED_EOF", "torn record (CRC mismatch in a zeroed sector)");
+        }
+        throw this.error(
+          "CRC_MISMATCH",
+          `record CRC 0x${hex(rec.crc)} does not match computed 0x${hex(crc)}`,
+        );
+      }
+      this.crc = crc;
+    }
+    this.offset = end + h.padBytes;
+    return true;
+  }
+
+  /**
+   * A record in the last segment is torn when any 512-byte sector chunk of it (by file
+   * offset) is all zeros: the sectors of an interrupted write land independently.
+   */
+  private isTorn(start: number, end: number): boolean {
+    if (!this.isLast) return false;
+    const buf = this.buf;
+    let chunkStart = start;
+    while (chunkStart < end) {
+      const chunkEnd = Math.min(end, (Math.floor(chunkStart / SECTOR_BYTES) + 1) * SECTOR_BYTES);
+      let zero = true;
+      for (let i = chunkStart; i < chunkEnd; i++) {
+        if (buf[i] !== 0) {
+          zero = false;
+          break;
+        }
+      }
+      if (zero) return true;
+      chunkStart = chunkEnd;
+    }
+    return false;
+  }
+
+  private error(code: "UNEXPECTED_EOF" | "CRC_MISMATCH" | "DECODE", msg: string): WalError {
+    return new WalError(code, msg, { file: this.path, offset: this.offset });
+  }
+}
+
+function hex(n: number): string {
+  return n.toString(16).padStart(8, "0");
+}

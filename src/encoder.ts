@@ -1,0 +1,101 @@
+/**
+ * The write side of the record stream: encodes records with the rolling CRC-32C, frames
+ * them, and collects the bytes of one batch in a reused buffer so a whole `save` becomes a
+ * single write.
+ *
+ * @module
+ */
+
+import { crc32c } from "./crc32c.ts";
+import { EtcdFlushModel } from "./etcd_flush_model.ts";
+import { FRAME_HEADER_BYTES, padBytesFor, writeFrameHeader } from "./frame.ts";
+import {
+  ByteWriter,
+  recordSize,
+  writeEntry,
+  writeHardState,
+  writeRecord,
+  writeSnapshot,
+} from "./messages.ts";
+import { type Entry, type HardState, RecordType, type Snapshot } from "./types.ts";
+
+/** Encodes records for one segment, continuing the CRC chain from `prevCrc`. */
+export class Encoder {
+  /** The running CRC: the CRC of every record's data so far, across segments. */
+  crc: number;
+  /** Framed bytes not yet handed to the file. */
+  readonly pending: ByteWriter = new ByteWriter();
+  /** Where etcd would have flushed to; decides automatic cuts. */
+  readonly flushModel: EtcdFlushModel;
+  private readonly scratch: ByteWriter = new ByteWriter();
+
+  /** Starts encoding at byte `offset` of a segment, chaining from `prevCrc`. */
+  constructor(prevCrc: number, offset: number) {
+    this.crc = prevCrc;
+    this.flushModel = new EtcdFlushModel(offset);
+  }
+
+  /** Appends an entry record. */
+  entry(e: Entry): void {
+    this.scratch.length = 0;
+    writeEntry(this.scratch, e);
+    this.payload(RecordType.Entry);
+  }
+
+  /** Appends a hard state record. */
+  state(s: HardState): void {
+    this.scratch.length = 0;
+    writeHardState(this.scratch, s);
+    this.payload(RecordType.State);
+  }
+
+  /** Appends a snapshot record. */
+  snapshot(s: Snapshot): void {
+    this.scratch.length = 0;
+    writeSnapshot(this.scratch, s);
+    this.payload(RecordType.Snapshot);
+  }
+
+  /** Appends the metadata record (absent data when `metadata` is empty, as for Go's nil). */
+  metadata(metadata: Uint8Array): void {
+    if (metadata.length === 0) {
+      this.frame(RecordType.Metadata, null, 0, 0);
+      return;
+    }
+    this.crc = crc32c(metadata, this.crc);
+    this.frame(RecordType.Metadata, metadata, 0, metadata.length);
+  }
+
+  /** Appends the crc record that opens every segment; it carries the running CRC. */
+  crcRecord(): void {
+    this.frame(RecordType.Crc, null, 0, 0);
+  }
+
+  /** Takes the pending bytes (a view valid until the next append) and empties the buffer. */
+  take(): Uint8Array {
+    const out = this.pending.buf.subarray(0, this.pending.length);
+    this.pending.length = 0;
+    return out;
+  }
+
+  private payload(type: number): void {
+    const s = this.scratch;
+    this.crc = crc32c(s.buf, this.crc, 0, s.length);
+    this.frame(type, s.buf, 0, s.length);
+  }
+
+  private frame(type: number, data: Uint8Array | null, start: number, end: number): void {
+    const n = recordSize(type, this.crc, data === null ? null : end - start);
+    const pad = padBytesFor(n);
+    const w = this.pending;
+    w.ensure(FRAME_HEADER_BYTES + n + pad);
+    writeFrameHeader(w.buf, w.length, n);
+    w.length += FRAME_HEADER_BYTES;
+    writeRecord(w, type, this.crc, data, start, end);
+    w.buf.fill(0, w.length, w.length + pad);
+    w.length += pad;
+    // etcd issues two writes per record: the length word, then record plus padding.
+    this.flushModel.write(FRAME_HEADER_BYTES);
+    this.flushModel.write(n + pad);
+  }
+}

@@ -1,0 +1,353 @@
+/**
+ * Hand-written protobuf encoding of the messages the WAL stores: walpb.Record and its
+ * payloads raftpb.Entry, raftpb.HardState and walpb.Snapshot.
+ *
+ * The write side produces gogoproto's bytes exactly (etcd marshals with nullable=false):
+ * every scalar field is written, zero or not, in field-number order; bytes fields only when
+ * present. The generated protobuf-es schemas in `gen/` are the reference these functions are
+ * tested against. The read side accepts any valid encoding and skips unknown fields (newer
+ * etcd adds `conf_state` to walpb.Snapshot).
+ *
+ * @module
+ */
+
+import { WalError } from "./errors.ts";
+import type { Entry, HardState, Snapshot } from "./types.ts";
+
+const MASK64 = (1n << 64n) - 1n;
+
+/** A growable byte buffer reused across appends, so the hot path does not allocate. */
+export class ByteWriter {
+  /** The backing store; valid bytes are `buf[0:length]`. */
+  buf: Uint8Array;
+  /** Number of bytes written. */
+  length = 0;
+
+  /** Creates a writer with `capacity` bytes preallocated. */
+  constructor(capacity = 64 * 1024) {
+    this.buf = new Uint8Array(capacity);
+  }
+
+  /** Makes room for `n` more bytes. */
+  ensure(n: number): void {
+    const need = this.length + n;
+    if (need <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < need) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+  }
+
+  /** Appends one byte (room must have been ensured). */
+  byte(b: number): void {
+    this.buf[this.length++] = b;
+  }
+
+  /** Appends a varint of a number below 2^53 (room must have been ensured). */
+  varint(v: number): void {
+    while (v > 0x7f) {
+      this.buf[this.length++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    this.buf[this.length++] = v;
+  }
+
+  /** Appends a uint64 varint (room for 10 bytes must have been ensured). */
+  varint64(v: bigint): void {
+    if (v <= 0xffffffffn && v >= 0n) {
+      this.varint(Number(v));
+      return;
+    }
+    let x = v & MASK64;
+    while (x > 0x7fn) {
+      this.buf[this.length++] = Number(x & 0x7fn) | 0x80;
+      x >>= 7n;
+    }
+    this.buf[this.length++] = Number(x);
+  }
+
+  /** Appends raw bytes. */
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+  }
+}
+
+/** Checks that a caller-supplied value fits uint64, naming the field when it does not. */
+export function checkUint64(v: bigint, what: string): void {
+  if (typeof v !== "bigint" || v < 0n || v > MASK64) {
+    throw new WalError(
+      "INVALID_ARGUMENT",
+      `${what} must be a bigint in [0, 2^64): got ${String(v)}`,
+    );
+  }
+}
+
+/** Appends the raftpb.Entry encoding of `e` (Type, Term, Index, then Data when non-empty). */
+export function writeEntry(w: ByteWriter, e: Entry): void {
+  w.ensure(33 + e.data.length + 5);
+  w.byte(0x08);
+  w.varint64(BigInt.asUintN(64, BigInt(e.type))); // enum: negative values take 10 bytes, as in Go
+  w.byte(0x10);
+  w.varint64(e.term);
+  w.byte(0x18);
+  w.varint64(e.index);
+  if (e.data.length > 0) {
+    w.byte(0x22);
+    w.varint(e.data.length);
+    w.buf.set(e.data, w.length);
+    w.length += e.data.length;
+  }
+}
+
+/** Appends the raftpb.HardState encoding of `s` (term, vote, commit, all always written). */
+export function writeHardState(w: ByteWriter, s: HardState): void {
+  w.ensure(33);
+  w.byte(0x08);
+  w.varint64(s.term);
+  w.byte(0x10);
+  w.varint64(s.vote);
+  w.byte(0x18);
+  w.varint64(s.commit);
+}
+
+/** Appends the walpb.Snapshot encoding of `s` (index, term; no conf_state, like etcd 3.4). */
+export function writeSnapshot(w: ByteWriter, s: Snapshot): void {
+  w.ensure(22);
+  w.byte(0x08);
+  w.varint64(s.index);
+  w.byte(0x10);
+  w.varint64(s.term);
+}
+
+/**
+ * Appends a walpb.Record: type, crc, then data when `data` is given. `data` is
+ * `src[start:end]`, so a record can be built from a slice of a scratch buffer without copying.
+ */
+export function writeRecord(
+  w: ByteWriter,
+  type: number,
+  crc: number,
+  src: Uint8Array | null,
+  start = 0,
+  end: number = src === null ? 0 : src.length,
+): void {
+  const n = end - start;
+  w.ensure(1 + 10 + 1 + 5 + 1 + 5 + n);
+  w.byte(0x08);
+  w.varint(type);
+  w.byte(0x10);
+  w.varint(crc);
+  if (src !== null) {
+    w.byte(0x1a);
+    w.varint(n);
+    w.buf.set(src.subarray(start, end), w.length);
+    w.length += n;
+  }
+}
+
+/** Number of bytes `writeRecord` produces for a record with `n` data bytes (or none). */
+export function recordSize(type: number, crc: number, n: number | null): number {
+  return 1 + varintSize(type) + 1 + varintSize(crc) + (n === null ? 0 : 1 + varintSize(n) + n);
+}
+
+function varintSize(v: number): number {
+  let n = 1;
+  while (v > 0x7f) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading
+
+/** A walpb.Record as decoded: `data` is a view into the segment bytes, not a copy. */
+export interface RecordView {
+  /** The record type (see RecordType); -1 when the stored value does not fit a small integer. */
+  type: number;
+  /** The stored CRC. */
+  crc: number;
+  /** The data field, or null when absent. A view: copy what must outlive the segment buffer. */
+  data: Uint8Array | null;
+}
+
+/** Thrown by the readers below on malformed protobuf; callers turn it into a WalError. */
+export class ProtobufError extends Error {}
+
+/**
+ * A cursor over protobuf bytes. Reused per record; varints are returned as two 32-bit
+ * halves (`lo`, `hi`) so that the common small values never touch BigInt.
+ */
+class Reader {
+  buf: Uint8Array = new Uint8Array(0);
+  pos = 0;
+  end = 0;
+  lo = 0;
+  hi = 0;
+
+  reset(buf: Uint8Array, start: number, end: number): void {
+    this.buf = buf;
+    this.pos = start;
+    this.end = end;
+  }
+
+  /** Reads a varint into lo/hi. */
+  varint(): void {
+    const b = this.buf;
+    let lo = 0;
+    let hi = 0;
+    let shift = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new ProtobufError("truncated varint");
+      const byte = b[this.pos++];
+      if (shift < 28) {
+        lo |= (byte & 0x7f) << shift;
+      } else if (shift === 28) {
+        lo |= (byte & 0x0f) << 28;
+        hi |= (byte & 0x7f) >>> 4;
+      } else {
+        hi |= (byte & 0x7f) << (shift - 32);
+      }
+      shift += 7;
+      if (byte < 0x80) {
+        this.lo = lo >>> 0;
+        this.hi = hi >>> 0;
+        return;
+      }
+    }
+    throw new ProtobufError("varint longer than 10 bytes");
+  }
+
+  uint64(): bigint {
+    this.varint();
+    return this.hi === 0 ? BigInt(this.lo) : (BigInt(this.hi) << 32n) | BigInt(this.lo);
+  }
+
+  /** Reads a length prefix and returns the end offset of the delimited bytes. */
+  delimited(): number {
+    this.varint();
+    const n = this.hi === 0 ? this.lo : Infinity;
+    if (n > this.end - this.pos) throw new ProtobufError("length-delimited field overruns message");
+    return this.pos + n;
+  }
+
+  /** Skips a field of the given wire type. */
+  skip(wireType: number): void {
+    switch (wireType) {
+      case 0:
+        this.varint();
+        return;
+      case 1:
+        this.pos += 8;
+        break;
+      case 2:
+        this.pos = this.delimited();
+        return;
+      case 5:
+        this.pos += 4;
+        break;
+      default:
+        throw new ProtobufError(`unsupported wire type ${wireType}`);
+    }
+    if (this.pos > this.end) throw new ProtobufError("truncated fixed-width field");
+  }
+
+  /** Reads a tag; returns field number and sets `wire`. */
+  tag(): number {
+    this.varint();
+    if (this.hi !== 0 || this.lo >>> 3 === 0) throw new ProtobufError("invalid field number");
+    this.wire = this.lo & 7;
+    return this.lo >>> 3;
+  }
+  wire = 0;
+}
+
+const reader = new Reader();
+
+/** Decodes a walpb.Record from `buf[start:end]` into `out` (reused). Throws ProtobufError. */
+export function readRecord(buf: Uint8Array, start: number, end: number, out: RecordView): void {
+  const r = reader;
+  r.reset(buf, start, end);
+  out.type = 0;
+  out.crc = 0;
+  out.data = null;
+  while (r.pos < r.end) {
+    const field = r.tag();
+    if (field === 1 && r.wire === 0) {
+      r.varint();
+      out.type = r.hi === 0 && r.lo < 0x80000000 ? r.lo : -1;
+    } else if (field === 2 && r.wire === 0) {
+      r.varint();
+      out.crc = r.lo; // uint32: Go keeps the low 32 bits
+    } else if (field === 3 && r.wire === 2) {
+      const e = r.delimited();
+      out.data = buf.subarray(r.pos, e);
+      r.pos = e;
+    } else {
+      r.skip(r.wire);
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Decodes a raftpb.Entry; its data is copied so it does not pin the segment buffer. */
+export function readEntry(buf: Uint8Array): Entry {
+  const r = reader;
+  r.reset(buf, 0, buf.length);
+  let type = 0;
+  let term = 0n;
+  let index = 0n;
+  let data = EMPTY;
+  while (r.pos < r.end) {
+    const field = r.tag();
+    if (field === 1 && r.wire === 0) {
+      r.varint();
+      type = r.lo | 0; // int32 enum
+    } else if (field === 2 && r.wire === 0) {
+      term = r.uint64();
+    } else if (field === 3 && r.wire === 0) {
+      index = r.uint64();
+    } else if (field === 4 && r.wire === 2) {
+      const e = r.delimited();
+      data = buf.slice(r.pos, e);
+      r.pos = e;
+    } else {
+      r.skip(r.wire);
+    }
+  }
+  return { term, index, type, data };
+}
+
+/** Decodes a raftpb.HardState. */
+export function readHardState(buf: Uint8Array): HardState {
+  const r = reader;
+  r.reset(buf, 0, buf.length);
+  const s: HardState = { term: 0n, vote: 0n, commit: 0n };
+  while (r.pos < r.end) {
+    const field = r.tag();
+    if (field === 1 && r.wire === 0) s.term = r.uint64();
+    else if (field === 2 && r.wire === 0) s.vote = r.uint64();
+    else if (field === 3 && r.wire === 0) s.commit = r.uint64();
+    else r.skip(r.wire);
+  }
+  return s;
+}
+
+/** Decodes a walpb.Snapshot (index and term; conf_state is skipped). */
+export function readSnapshot(buf: Uint8Array): Snapshot {
+  const r = reader;
+  r.reset(buf, 0, buf.length);
+  const s: Snapshot = { index: 0n, term: 0n };
+  while (r.pos < r.end) {
+    const field = r.tag();
+    if (field === 1 && r.wire === 0) s.index = r.uint64();
+    else if (field === 2 && r.wire === 0) s.term = r.uint64();
+    else r.skip(r.wire);
+  }
+  return s;
+}

@@ -1,0 +1,759 @@
+/**
+ * The write-ahead log: a directory of segment files, written and replayed the way etcd's
+ * `wal` package does it.
+ *
+ * @module
+ */
+
+import { Decoder } from "./decoder.ts";
+import { Encoder } from "./encoder.ts";
+import { ioError, WalError } from "./errors.ts";
+import { FilePipeline, type PreparedFile } from "./file_pipeline.ts";
+import { defaultFileSystem } from "./fs/default.ts";
+import type { FileSystem, WalFile } from "./fs/types.ts";
+import { checkUint64, readEntry, readHardState, readSnapshot } from "./messages.ts";
+import { cleanPath, joinPath, parentDir } from "./path.ts";
+import {
+  isConsecutive,
+  searchIndex,
+  type SegmentName,
+  segmentName,
+  segmentNames,
+} from "./segment_names.ts";
+import {
+  type Entry,
+  type HardState,
+  isEmptyHardState,
+  type ReadAllResult,
+  RecordType,
+  type Snapshot,
+} from "./types.ts";
+
+/** etcd's segment size: 64,000,000 bytes (not MiB). */
+export const DEFAULT_SEGMENT_SIZE_BYTES = 64_000_000;
+
+/** Options for {@link WAL.create}, {@link WAL.open} and the module functions. */
+export interface WalOptions {
+  /**
+   * Size segments are preallocated to, and the size at which a save cuts a new segment.
+   * Default 64,000,000 (etcd's `SegmentSizeBytes`).
+   */
+  segmentSizeBytes?: number;
+  /** The file system adapter. Default: the one for the running runtime (Deno, Bun, Node). */
+  fs?: FileSystem;
+}
+
+/** An open segment: its parsed name and its file. */
+interface OpenSegment {
+  name: SegmentName;
+  file: WalFile;
+}
+
+type Phase = "replay" | "append" | "done" | "closed";
+
+const ZERO_STATE: HardState = { term: 0n, vote: 0n, commit: 0n };
+const ZERO_SNAPSHOT: Snapshot = { index: 0n, term: 0n };
+const EMPTY = new Uint8Array(0);
+
+/** Resolves options to concrete values. */
+export async function resolveOptions(
+  options: WalOptions = {},
+): Promise<{ fs: FileSystem; segmentSizeBytes: number }> {
+  const size = options.segmentSizeBytes ?? DEFAULT_SEGMENT_SIZE_BYTES;
+  if (!Number.isSafeInteger(size) || size < 64) {
+    throw new WalError(
+      "INVALID_ARGUMENT",
+      `segmentSizeBytes must be an integer >= 64: got ${size}`,
+    );
+  }
+  return { fs: options.fs ?? await defaultFileSystem(), segmentSizeBytes: size };
+}
+
+/** Lists the segments of a WAL directory, sorted; FILE_NOT_FOUND when there are none. */
+export async function listSegments(fs: FileSystem, dir: string): Promise<SegmentName[]> {
+  const info = await fs.stat(dir).catch((e) => {
+    throw ioError(e, "cannot stat WAL directory", dir);
+  });
+  if (info === null) {
+    throw new WalError("FILE_NOT_FOUND", "WAL directory does not exist", { file: dir });
+  }
+  if (!info.isDirectory) {
+    throw new WalError("FILE_NOT_FOUND", "WAL path is not a directory", { file: dir });
+  }
+  let names: string[];
+  try {
+    names = await fs.readDir(dir);
+  } catch (e) {
+    throw ioError(e, "cannot list WAL directory", dir);
+  }
+  const segments = segmentNames(names);
+  if (segments.length === 0) {
+    throw new WalError("FILE_NOT_FOUND", "no WAL segment (*.wal) in directory", { file: dir });
+  }
+  return segments;
+}
+
+/** The segments replay from `snap` must read: the last one starting at or before it, on. */
+export function selectSegments(
+  segments: SegmentName[],
+  snap: Snapshot,
+  dir: string,
+): SegmentName[] {
+  const i = searchIndex(segments, snap.index);
+  if (i < 0) {
+    throw new WalError(
+      "FILE_NOT_FOUND",
+      `no segment starts at or before snapshot index ${snap.index}`,
+      { file: dir },
+    );
+  }
+  const selected = segments.slice(i);
+  if (!isConsecutive(selected)) {
+    throw new WalError("FILE_NOT_FOUND", "segment sequence numbers are not consecutive", {
+      file: dir,
+    });
+  }
+  return selected;
+}
+
+/** Reads a whole file (a segment) into memory. */
+export async function readWhole(file: WalFile): Promise<Uint8Array> {
+  const size = await file.size();
+  const buf = new Uint8Array(size);
+  const n = await file.read(buf, 0);
+  return n === size ? buf : buf.subarray(0, n);
+}
+
+function checkSnapshot(snap: Snapshot): void {
+  if (snap === null || typeof snap !== "object") {
+    throw new WalError("INVALID_ARGUMENT", "snapshot must be an object { index, term }");
+  }
+  checkUint64(snap.index, "snapshot.index");
+  checkUint64(snap.term, "snapshot.term");
+}
+
+function checkState(s: HardState): void {
+  if (s === null || typeof s !== "object") {
+    throw new WalError("INVALID_ARGUMENT", "state must be an object { term, vote, commit }");
+  }
+  checkUint64(s.term, "state.term");
+  checkUint64(s.vote, "state.vote");
+  checkUint64(s.commit, "state.commit");
+}
+
+function checkEntry(e: Entry, i: number): void {
+  if (e === null || typeof e !== "object") {
+    throw new WalError("INVALID_ARGUMENT", `entries[${i}] must be an object`);
+  }
+  checkUint64(e.term, `entries[${i}].term`);
+  checkUint64(e.index, `entries[${i}].index`);
+  if (!Number.isInteger(e.type) || e.type < -0x80000000 || e.type > 0x7fffffff) {
+    throw new WalError("INVALID_ARGUMENT", `entries[${i}].type must be an int32: got ${e.type}`);
+  }
+  if (!(e.data instanceof Uint8Array)) {
+    throw new WalError("INVALID_ARGUMENT", `entries[${i}].data must be a Uint8Array`);
+  }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * A write-ahead log in etcd's format.
+ *
+ * Open one with {@link WAL.create} (a new log), {@link WAL.open} (to append after replay) or
+ * {@link WAL.openForRead}. Calls on one WAL run one at a time, in the order they were made.
+ *
+ * @example
+ * ```ts
+ * import { WAL } from "./mod.ts";
+ * const dir = await Deno.makeTempDir() + "/wal";
+ * const wal = await WAL.create(dir, new TextEncoder().encode("node-1"));
+ * await wal.save({ term: 1n, vote: 1n, commit: 1n }, [
+ *   { term: 1n, index: 1n, type: 0, data: new TextEncoder().encode("hello") },
+ * ]);
+ * await wal.close();
+ *
+ * const again = await WAL.open(dir);
+ * const { state, entries } = await again.readAll();
+ * console.log(state.commit, entries.length); // 1n 1
+ * await again.close();
+ * ```
+ */
+export class WAL {
+  /** The directory holding the segments. */
+  readonly dir: string;
+  private readonly fs: FileSystem;
+  private readonly segmentSizeBytes: number;
+  private readonly writable: boolean;
+  private phase: Phase;
+  /** Open segments; in append mode the last is the tail being written, all are locked. */
+  private segments: OpenSegment[];
+  /** Snapshot replay starts from; checked by readAll. */
+  private readonly start: Snapshot;
+  private metadata: Uint8Array = EMPTY;
+  /** The last hard state saved through this handle (etcd's w.state: empty after open). */
+  private state: HardState = ZERO_STATE;
+  /** Index of the last entry written or replayed (etcd's w.enti); names the next segment. */
+  private lastIndex = 0n;
+  /** Highest index a new entry may follow without leaving a gap. */
+  private nextIndexFloor = 0n;
+  private encoder: Encoder | null = null;
+  /** Bytes written to the tail segment. */
+  private tailOffset = 0;
+  private pipeline: FilePipeline | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private failure: WalError | null = null;
+
+  private constructor(
+    dir: string,
+    fs: FileSystem,
+    segmentSizeBytes: number,
+    writable: boolean,
+    phase: Phase,
+    segments: OpenSegment[],
+    start: Snapshot,
+  ) {
+    this.dir = dir;
+    this.fs = fs;
+    this.segmentSizeBytes = segmentSizeBytes;
+    this.writable = writable;
+    this.phase = phase;
+    this.segments = segments;
+    this.start = start;
+  }
+
+  /**
+   * Creates a new WAL in `dir` (which must not exist, or be an empty directory) and returns
+   * it ready to append. The first segment holds a crc record, the metadata and an empty
+   * snapshot. The directory is built as `<dir>.tmp` and renamed into place, so a crash never
+   * leaves a half-made WAL at `dir`.
+   */
+  static async create(
+    dir: string,
+    metadata: Uint8Array = EMPTY,
+    options?: WalOptions,
+  ): Promise<WAL> {
+    if (!(metadata instanceof Uint8Array)) {
+      throw new WalError("INVALID_ARGUMENT", "metadata must be a Uint8Array");
+    }
+    const { fs, segmentSizeBytes } = await resolveOptions(options);
+    dir = cleanPath(dir);
+    const existing = await fs.stat(dir).catch((e) => {
+      throw ioError(e, "cannot stat WAL directory", dir);
+    });
+    if (existing !== null) {
+      if (!existing.isDirectory) {
+        throw new WalError("EXISTS", "a file is in the way of the WAL directory", { file: dir });
+      }
+      const names = await fs.readDir(dir).catch((e) => {
+        throw ioError(e, "cannot list directory", dir);
+      });
+      if (segmentNames(names).length > 0) {
+        throw new WalError("EXISTS", "a WAL already exists in this directory", { file: dir });
+      }
+      if (names.length > 0) {
+        throw new WalError("EXISTS", "directory is not empty; refusing to replace it", {
+          file: dir,
+        });
+      }
+    }
+
+    const tmp = dir + ".tmp";
+    const name = segmentName(0n, 0n);
+    let file: WalFile | null = null;
+    try {
+      await fs.remove(tmp);
+      await fs.mkdir(tmp);
+      file = await fs.open(joinPath(tmp, name), { create: true });
+      if (!(await file.tryLock())) {
+        throw new WalError("LOCKED", "new segment is locked by another writer", {
+          file: joinPath(tmp, name),
+        });
+      }
+      await file.allocate(segmentSizeBytes);
+      const enc = new Encoder(0, 0);
+      enc.crcRecord();
+      enc.metadata(metadata);
+      enc.snapshot(ZERO_SNAPSHOT);
+      const bytes = enc.take();
+      await file.write(bytes, 0);
+      enc.flushModel.flush();
+      await file.syncData();
+      if (existing !== null) await fs.remove(dir); // an empty directory, checked above
+      await fs.rename(tmp, dir);
+      await fs.syncDir(parentDir(dir));
+
+      const wal = new WAL(
+        dir,
+        fs,
+        segmentSizeBytes,
+        true,
+        "append",
+        [{ name: { name, seq: 0n, index: 0n }, file }],
+        ZERO_SNAPSHOT,
+      );
+      wal.metadata = metadata.slice();
+      wal.encoder = enc;
+      wal.tailOffset = bytes.length;
+      wal.pipeline = new FilePipeline(fs, dir, segmentSizeBytes);
+      return wal;
+    } catch (e) {
+      await file?.close().catch(() => {});
+      await fs.remove(tmp).catch(() => {});
+      throw ioError(e, "cannot create WAL", dir);
+    }
+  }
+
+  /**
+   * Opens the WAL in `dir` for appending, positioned at snapshot `snap` (default: the
+   * start). Every segment from the one holding `snap` on is locked; a second writer gets
+   * `LOCKED`. Call {@link WAL.readAll} before the first save.
+   */
+  static open(dir: string, snap: Snapshot = ZERO_SNAPSHOT, options?: WalOptions): Promise<WAL> {
+    return WAL.openAt(dir, snap, options, true);
+  }
+
+  /**
+   * Opens the WAL in `dir` for reading only, from snapshot `snap`. Takes no locks, so it
+   * works beside a writer; a torn tail ends replay quietly.
+   */
+  static openForRead(
+    dir: string,
+    snap: Snapshot = ZERO_SNAPSHOT,
+    options?: WalOptions,
+  ): Promise<WAL> {
+    return WAL.openAt(dir, snap, options, false);
+  }
+
+  private static async openAt(
+    dir: string,
+    snap: Snapshot,
+    options: WalOptions | undefined,
+    write: boolean,
+  ): Promise<WAL> {
+    checkSnapshot(snap);
+    const { fs, segmentSizeBytes } = await resolveOptions(options);
+    dir = cleanPath(dir);
+    const selected = selectSegments(await listSegments(fs, dir), snap, dir);
+    const opened: OpenSegment[] = [];
+    try {
+      for (const name of selected) {
+        const path = joinPath(dir, name.name);
+        const file = await fs.open(path, { write }).catch((e) => {
+          throw ioError(e, "cannot open segment", path);
+        });
+        opened.push({ name, file });
+        if (write && !(await file.tryLock())) {
+          throw new WalError("LOCKED", "segment is locked by another writer", { file: path });
+        }
+      }
+    } catch (e) {
+      for (const s of opened) await s.file.close().catch(() => {});
+      throw e;
+    }
+    return new WAL(dir, fs, segmentSizeBytes, write, "replay", opened, {
+      index: snap.index,
+      term: snap.term,
+    });
+  }
+
+  /** Runs `op` after every earlier call on this WAL. */
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(op, op);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private checkOpen(what: string): void {
+    if (this.failure !== null) {
+      throw new WalError("CLOSED", `cannot ${what}: the WAL failed earlier and was closed`, {
+        file: this.dir,
+        cause: this.failure,
+      });
+    }
+    if (this.phase === "closed") {
+      throw new WalError("CLOSED", `cannot ${what}: the WAL is closed`, { file: this.dir });
+    }
+  }
+
+  private checkAppend(what: string): void {
+    this.checkOpen(what);
+    if (!this.writable) {
+      throw new WalError("INVALID_ARGUMENT", `cannot ${what}: the WAL was opened for reading`, {
+        file: this.dir,
+      });
+    }
+    if (this.phase === "replay") {
+      throw new WalError(
+        "INVALID_ARGUMENT",
+        `cannot ${what} before readAll() has replayed the log`,
+        {
+          file: this.dir,
+        },
+      );
+    }
+  }
+
+  /** After a failed write or sync nothing more may be written: close and remember why. */
+  private async fail(e: unknown, what: string): Promise<never> {
+    const err = ioError(e, what, this.tailPath());
+    this.failure = err;
+    await this.release().catch(() => {});
+    throw err;
+  }
+
+  private tail(): OpenSegment {
+    return this.segments[this.segments.length - 1];
+  }
+
+  private tailPath(): string {
+    return this.segments.length === 0 ? this.dir : joinPath(this.dir, this.tail().name.name);
+  }
+
+  /**
+   * Replays the log from the snapshot it was opened at: the metadata, the last hard state,
+   * and the entries after the snapshot (a lower index truncates what follows, as raft
+   * overwrites). In write mode the log must end cleanly (a torn tail is `UNEXPECTED_EOF`:
+   * run {@link repair}); anything after the last good record is then zeroed and the WAL is
+   * ready to append. In read mode a torn tail ends replay quietly. Callable once.
+   */
+  readAll(): Promise<ReadAllResult> {
+    return this.serial(async () => {
+      this.checkOpen("readAll");
+      if (this.phase !== "replay") {
+        throw new WalError("INVALID_ARGUMENT", "readAll() can only be called once, after open", {
+          file: this.dir,
+        });
+      }
+      try {
+        return await this.replay();
+      } catch (e) {
+        // Leave nothing locked behind a failed replay, so repair can run.
+        await this.release().catch(() => {});
+        this.phase = "closed";
+        throw ioError(e, "cannot replay WAL", this.dir);
+      }
+    });
+  }
+
+  private async replay(): Promise<ReadAllResult> {
+    const dec = new Decoder();
+    const rec = dec.record;
+    const start = this.start;
+    let metadata: Uint8Array | null = null;
+    let state = ZERO_STATE;
+    const entries: Entry[] = [];
+    let match = false;
+    let tornAt: WalError | null = null;
+    let tailSize = 0;
+
+    segments: for (let k = 0; k < this.segments.length; k++) {
+      const seg = this.segments[k];
+      const path = joinPath(this.dir, seg.name.name);
+      const bytes = await readWhole(seg.file).catch((e) => {
+        throw ioError(e, "cannot read segment", path);
+      });
+      tailSize = bytes.length;
+      dec.begin(path, bytes, k === this.segments.length - 1);
+      for (;;) {
+        try {
+          if (!dec.next()) break;
+        } catch (e) {
+          if (!this.writable && e instanceof WalError && e.code === "UNEXPECTED_EOF") {
+            tornAt = e;
+            break segments;
+          }
+          throw e;
+        }
+        switch (rec.type) {
+          case RecordType.Entry: {
+            const e = readEntry(rec.data ?? EMPTY);
+            if (e.index > start.index) {
+              const offset = e.index - start.index - 1n;
+              if (offset > BigInt(entries.length)) {
+                throw new WalError(
+                  "SLICE_OUT_OF_RANGE",
+                  `entry index ${e.index} leaves a gap after ${
+                    start.index + BigInt(entries.length)
+                  } (snapshot index ${start.index})`,
+                  { file: path, offset: dec.offset },
+                );
+              }
+              entries.length = Number(offset);
+              entries.push(e);
+            }
+            this.lastIndex = e.index;
+            break;
+          }
+          case RecordType.State:
+            state = readHardState(rec.data ?? EMPTY);
+            break;
+          case RecordType.Metadata: {
+            const data = rec.data ?? EMPTY;
+            if (metadata !== null && !bytesEqual(metadata, data)) {
+              throw new WalError("METADATA_CONFLICT", "segments carry different metadata", {
+                file: path,
+                offset: dec.offset,
+              });
+            }
+            metadata = data.slice();
+            break;
+          }
+          case RecordType.Crc:
+            // The first crc record a decoder sees has nothing to compare with.
+            if (dec.crc !== 0 && rec.crc !== dec.crc) {
+              throw new WalError("CRC_MISMATCH", "crc chain broken between segments", {
+                file: path,
+                offset: dec.offset,
+              });
+            }
+            dec.updateCRC(rec.crc);
+            break;
+          case RecordType.Snapshot: {
+            const s = readSnapshot(rec.data ?? EMPTY);
+            if (s.index === start.index) {
+              if (s.term !== start.term) {
+                throw new WalError(
+                  "SNAPSHOT_MISMATCH",
+                  `snapshot at index ${s.index} has term ${s.term}, not ${start.term}`,
+                  { file: path, offset: dec.offset },
+                );
+              }
+              match = true;
+            }
+            break;
+          }
+          default:
+            throw new WalError("DECODE", `unexpected record type ${rec.type}`, {
+              file: path,
+              offset: dec.offset,
+            });
+        }
+      }
+    }
+
+    if (!match) {
+      throw new WalError(
+        "SNAPSHOT_NOT_FOUND",
+        `no snapshot record matches index ${start.index} term ${start.term}` +
+          (tornAt === null ? "" : ` (replay ended at a torn tail: ${tornAt.message})`),
+        { file: this.dir },
+      );
+    }
+    this.metadata = metadata ?? EMPTY;
+    const result = { metadata: this.metadata.slice(), state, entries };
+
+    if (!this.writable) {
+      await this.release();
+      this.phase = "done";
+      return result;
+    }
+    // Bytes after the last good record were never acknowledged; a partial overwrite of them
+    // would read back as corruption, so zero them before appending (keeping the size).
+    const tail = this.tail().file;
+    await tail.truncate(dec.offset);
+    await tail.allocate(Math.max(tailSize, dec.offset));
+    this.tailOffset = dec.offset;
+    this.encoder = new Encoder(dec.crc, dec.offset);
+    this.nextIndexFloor = this.lastIndex > start.index ? this.lastIndex : start.index;
+    this.pipeline = new FilePipeline(this.fs, this.dir, this.segmentSizeBytes);
+    this.phase = "append";
+    return result;
+  }
+
+  /**
+   * Appends `entries`, then `state` unless it is empty, as one write. It is made durable
+   * (fdatasync) before the promise resolves when raft requires it: when there are entries
+   * or the term or vote changed. A save that fills the segment cuts a new one.
+   * Nothing happens for an empty state and no entries.
+   */
+  save(state: HardState, entries: readonly Entry[] = []): Promise<void> {
+    return this.serial(async () => {
+      this.checkAppend("save");
+      checkState(state);
+      if (!Array.isArray(entries)) {
+        throw new WalError("INVALID_ARGUMENT", "entries must be an array");
+      }
+      let expect = this.nextIndexFloor + 1n;
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i];
+        checkEntry(e, i);
+        // raft may rewrite the tail (a lower index), never skip ahead: a gap would make the
+        // log unreadable (SLICE_OUT_OF_RANGE) on the next replay.
+        if (e.index > expect || (i > 0 && e.index !== expect)) {
+          throw new WalError(
+            "INVALID_ARGUMENT",
+            `entries[${i}].index is ${e.index}; expected ${
+              i === 0 ? `at most ${expect}` : String(expect)
+            } (no gaps)`,
+            { file: this.dir },
+          );
+        }
+        expect = e.index + 1n;
+      }
+      if (isEmptyHardState(state) && entries.length === 0) return;
+      const mustSync = entries.length > 0 || state.vote !== this.state.vote ||
+        state.term !== this.state.term;
+
+      const enc = this.encoder!;
+      for (const e of entries) enc.entry(e);
+      if (!isEmptyHardState(state)) enc.state(state);
+      await this.writeTail(enc.take());
+      if (entries.length > 0) {
+        this.lastIndex = entries[entries.length - 1].index;
+        this.nextIndexFloor = this.lastIndex;
+      }
+      if (!isEmptyHardState(state)) {
+        this.state = { term: state.term, vote: state.vote, commit: state.commit };
+      }
+      if (enc.flushModel.flushedOffset < this.segmentSizeBytes) {
+        if (mustSync) await this.syncTail();
+        return;
+      }
+      await this.cutTail();
+    });
+  }
+
+  /**
+   * Records a snapshot position (so replay can start there) and syncs. Save the snapshot
+   * record before the entries that follow it.
+   */
+  saveSnapshot(snap: Snapshot): Promise<void> {
+    return this.serial(async () => {
+      this.checkAppend("saveSnapshot");
+      checkSnapshot(snap);
+      const enc = this.encoder!;
+      enc.snapshot(snap);
+      await this.writeTail(enc.take());
+      if (this.lastIndex < snap.index) this.lastIndex = snap.index;
+      if (this.nextIndexFloor < snap.index) this.nextIndexFloor = snap.index;
+      await this.syncTail();
+    });
+  }
+
+  /**
+   * Closes the current segment (truncated to its used length and synced) and starts the
+   * next, named for the next raft index. Saves call this on their own when a segment fills.
+   */
+  cut(): Promise<void> {
+    return this.serial(async () => {
+      this.checkAppend("cut");
+      await this.cutTail();
+    });
+  }
+
+  /** Makes everything written so far durable (fdatasync of the tail segment). */
+  sync(): Promise<void> {
+    return this.serial(async () => {
+      this.checkAppend("sync");
+      await this.syncTail();
+    });
+  }
+
+  /**
+   * Releases the locks on segments that only hold entries below `index`, keeping the last
+   * of them (it may hold entries at and after `index`). For example, holding segments that
+   * start at 1, 2, 3, 4, 5, 6, `releaseLockTo(4)` releases 1 and 2 and keeps 3. Released
+   * segments may then be purged by another process.
+   */
+  releaseLockTo(index: bigint): Promise<void> {
+    return this.serial(async () => {
+      this.checkAppend("releaseLockTo");
+      checkUint64(index, "index");
+      let smaller = this.segments.length - 1;
+      for (let i = 0; i < this.segments.length; i++) {
+        if (this.segments[i].name.index >= index) {
+          smaller = i - 1;
+          break;
+        }
+      }
+      if (smaller <= 0) return;
+      const released = this.segments.slice(0, smaller);
+      this.segments = this.segments.slice(smaller);
+      for (const s of released) await s.file.close();
+    });
+  }
+
+  /**
+   * Syncs the tail, removes the preallocated spare segment and releases every lock. Safe
+   * to call more than once.
+   */
+  close(): Promise<void> {
+    return this.serial(async () => {
+      if (this.phase === "closed" || this.failure !== null) return;
+      try {
+        if (this.phase === "append") await this.syncTail();
+      } finally {
+        this.phase = "closed";
+        await this.release();
+      }
+    });
+  }
+
+  /** Closes every file and the pipeline; errors are reported after all are closed. */
+  private async release(): Promise<void> {
+    let first: unknown = null;
+    const pipeline = this.pipeline;
+    this.pipeline = null;
+    if (pipeline !== null) await pipeline.close().catch((e) => (first ??= e));
+    for (const s of this.segments) await s.file.close().catch((e) => (first ??= e));
+    this.segments = [];
+    this.encoder = null;
+    if (first !== null) throw ioError(first, "cannot close WAL", this.dir);
+  }
+
+  private async writeTail(bytes: Uint8Array): Promise<void> {
+    try {
+      await this.tail().file.write(bytes, this.tailOffset);
+    } catch (e) {
+      await this.fail(e, "write failed");
+    }
+    this.tailOffset += bytes.length;
+  }
+
+  private async syncTail(): Promise<void> {
+    this.encoder!.flushModel.flush();
+    try {
+      await this.tail().file.syncData();
+    } catch (e) {
+      // After a failed fsync the kernel may have dropped the dirty pages: never retry.
+      await this.fail(e, "fdatasync failed");
+    }
+  }
+
+  private async cutTail(): Promise<void> {
+    const enc = this.encoder!;
+    const old = this.tail();
+    const name = segmentName(old.name.seq + 1n, this.lastIndex + 1n);
+    const path = joinPath(this.dir, name);
+    let next: PreparedFile | null = null;
+    try {
+      await old.file.truncate(this.tailOffset);
+      enc.flushModel.flush();
+      await old.file.syncData();
+
+      next = await this.pipeline!.take();
+      const head = new Encoder(enc.crc, 0);
+      head.crcRecord();
+      head.metadata(this.metadata);
+      if (!isEmptyHardState(this.state)) head.state(this.state);
+      const bytes = head.take();
+      await next.file.write(bytes, 0);
+      await next.file.syncData();
+      await this.fs.rename(next.path, path);
+      await this.fs.syncDir(this.dir);
+
+      const seg = { name, seq: old.name.seq + 1n, index: this.lastIndex + 1n };
+      this.segments.push({ name: seg, file: next.file });
+      this.tailOffset = bytes.length;
+      this.encoder = new Encoder(head.crc, bytes.length);
+    } catch (e) {
+      await next?.file.close().catch(() => {});
+      await this.fail(e, `cut to ${name} failed`);
+    }
+  }
+}
