@@ -56,9 +56,9 @@ export class Encoder {
     this.payload(RecordType.Snapshot);
   }
 
-  /** Appends the metadata record (absent data when `metadata` is empty, as for Go's nil). */
-  metadata(metadata: Uint8Array): void {
-    if (metadata.length === 0) {
+  /** Appends the metadata record; `null` leaves its data field out, as Go does for nil. */
+  metadata(metadata: Uint8Array | null): void {
+    if (metadata === null) {
       this.frame(RecordType.Metadata, null, 0, 0);
       return;
     }

@@ -194,7 +194,8 @@ export class WAL {
   private segments: OpenSegment[];
   /** Snapshot replay starts from; checked by readAll. */
   private readonly start: Snapshot;
-  private metadata: Uint8Array = EMPTY;
+  /** The metadata; null when its record has no data field (Go's nil), kept as found. */
+  private metadata: Uint8Array | null = null;
   /** The last hard state saved through this handle (etcd's w.state: empty after open). */
   private state: HardState = ZERO_STATE;
   /** Index of the last entry written or replayed (etcd's w.enti); names the next segment. */
@@ -230,14 +231,15 @@ export class WAL {
    * Creates a new WAL in `dir` (which must not exist, or be an empty directory) and returns
    * it ready to append. The first segment holds a crc record, the metadata and an empty
    * snapshot. The directory is built as `<dir>.tmp` and renamed into place, so a crash never
-   * leaves a half-made WAL at `dir`.
+   * leaves a half-made WAL at `dir`. `metadata` is stored at the head of every segment;
+   * omitted, the record carries no data field at all (what etcd writes for a nil slice).
    */
   static async create(
     dir: string,
-    metadata: Uint8Array = EMPTY,
+    metadata?: Uint8Array,
     options?: WalOptions,
   ): Promise<WAL> {
-    if (!(metadata instanceof Uint8Array)) {
+    if (metadata !== undefined && !(metadata instanceof Uint8Array)) {
       throw new WalError("INVALID_ARGUMENT", "metadata must be a Uint8Array");
     }
     const { fs, segmentSizeBytes } = await resolveOptions(options);
@@ -277,7 +279,7 @@ export class WAL {
       await file.allocate(segmentSizeBytes);
       const enc = new Encoder(0, 0);
       enc.crcRecord();
-      enc.metadata(metadata);
+      enc.metadata(metadata ?? null);
       enc.snapshot(ZERO_SNAPSHOT);
       const bytes = enc.take();
       await file.write(bytes, 0);
@@ -296,7 +298,7 @@ export class WAL {
         [{ name: { name, seq: 0n, index: 0n }, file }],
         ZERO_SNAPSHOT,
       );
-      wal.metadata = metadata.slice();
+      wal.metadata = metadata?.slice() ?? null;
       wal.encoder = enc;
       wal.tailOffset = bytes.length;
       wal.pipeline = new FilePipeline(fs, dir, segmentSizeBytes);
@@ -444,7 +446,7 @@ export class WAL {
     const dec = new Decoder();
     const rec = dec.record;
     const start = this.start;
-    let metadata: Uint8Array | null = null;
+    let metadata: Uint8Array | null | undefined = undefined;
     let state = ZERO_STATE;
     const entries: Entry[] = [];
     let match = false;
@@ -494,13 +496,13 @@ export class WAL {
             break;
           case RecordType.Metadata: {
             const data = rec.data ?? EMPTY;
-            if (metadata !== null && !bytesEqual(metadata, data)) {
+            if (metadata !== undefined && !bytesEqual(metadata ?? EMPTY, data)) {
               throw new WalError("METADATA_CONFLICT", "segments carry different metadata", {
                 file: path,
                 offset: dec.offset,
               });
             }
-            metadata = data.slice();
+            metadata = rec.data === null ? null : data.slice();
             break;
           }
           case RecordType.Crc:
@@ -544,8 +546,8 @@ export class WAL {
         { file: this.dir },
       );
     }
-    this.metadata = metadata ?? EMPTY;
-    const result = { metadata: this.metadata.slice(), state, entries };
+    this.metadata = metadata ?? null;
+    const result = { metadata: metadata?.slice() ?? new Uint8Array(0), state, entries };
 
     if (!this.writable) {
       await this.release();
