@@ -42,10 +42,11 @@ function etcd(args: string[]): { stdout: string; status: number } {
     execFileSync("sh", ["compat/etcd34/build.sh", harness], { stdio: "inherit" });
   }
   try {
-    return { stdout: execFileSync(harness, args, { encoding: "utf8" }), status: 0 };
+    return { stdout: execFileSync(harness, args, { encoding: "utf8", maxBuffer: 1 << 28 }), status: 0 };
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; status?: number };
-    return { stdout: String(err.stdout ?? "") + String(err.stderr ?? ""), status: err.status ?? -1 };
+    const out = String(err.stdout ?? "") + String(err.stderr ?? "");
+    return { stdout: out.slice(0, 2000), status: err.status ?? -1 };
   }
 }
 
