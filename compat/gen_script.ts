@@ -71,4 +71,3 @@ export function genScript(
   }
   return { segmentSizeBytes, metadata: toHex(randBytes(r, randInt(r, 0, 40))), ops };
 }
-

@@ -70,7 +70,11 @@ function stateOf(s: JsonState | undefined): HardState {
 }
 
 /** Applies a script to a new WAL at `dir` through this library. */
-export async function runScript(dir: string, script: Script, options: WalOptions = {}): Promise<void> {
+export async function runScript(
+  dir: string,
+  script: Script,
+  options: WalOptions = {},
+): Promise<void> {
   const opts: WalOptions = { ...options };
   if (script.segmentSizeBytes > 0) opts.segmentSizeBytes = script.segmentSizeBytes;
   let wal: WAL | null = await WAL.create(dir, fromHex(script.metadata), opts);

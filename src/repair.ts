@@ -5,14 +5,14 @@
  * @module
  */
 
-import { Decoder } from "./decoder.ts";
 import { ioError, WalError } from "./errors.ts";
-import type { WalFile } from "./fs/types.ts";
+import type { FileSystem } from "./fs/types.ts";
 import { readHardState, readSnapshot } from "./messages.ts";
 import { cleanPath, joinPath } from "./path.ts";
+import { ReplayChecks, scanSegments, type SegmentFile, unexpectedType } from "./replay.ts";
 import { segmentNames } from "./segment_names.ts";
 import { RecordType, type Snapshot } from "./types.ts";
-import { listSegments, readWhole, resolveOptions, selectSegments, type WalOptions } from "./wal.ts";
+import { listSegments, resolveOptions, selectSegments, type WalOptions } from "./wal.ts";
 
 /** Where a replay stopped early at a torn write. */
 export interface TornTail {
@@ -20,6 +20,8 @@ export interface TornTail {
   file: string;
   /** Offset of the torn record: everything before it is intact. */
   offset: number;
+  /** What was wrong with it. */
+  reason: string;
 }
 
 /** What {@link verify} found. */
@@ -38,65 +40,23 @@ export interface RepairResult {
   repaired: boolean;
   /** The last segment, which repair examined. */
   file: string;
-  /** The length the segment was truncated to (the end of its last good record). */
+  /** The end of the segment's last good record (where it was truncated, if repaired). */
   offset: number;
   /** The copy of the segment as it was before repair, when one was made. */
   brokenCopy: string | null;
 }
 
-/** Calls `onRecord` for every good record of the files, checking the crc chain. */
-async function scan(
-  files: { path: string; file: WalFile }[],
-  onRecord: (dec: Decoder) => void,
-): Promise<{ records: number; tornTail: TornTail | null; decoder: Decoder }> {
-  const dec = new Decoder();
-  let records = 0;
-  for (let k = 0; k < files.length; k++) {
-    const { path, file } = files[k];
-    const bytes = await readWhole(file).catch((e) => {
-      throw ioError(e, "cannot read segment", path);
-    });
-    dec.begin(path, bytes, k === files.length - 1);
-    for (;;) {
-      try {
-        if (!dec.next()) break;
-      } catch (e) {
-        if (e instanceof WalError && e.code === "UNEXPECTED_EOF") {
-          return { records, tornTail: { file: path, offset: dec.offset }, decoder: dec };
-        }
-        throw e;
-      }
-      records++;
-      if (dec.record.type === RecordType.Crc) {
-        if (dec.crc !== 0 && dec.record.crc !== dec.crc) {
-          throw new WalError("CRC_MISMATCH", "crc chain broken between segments", {
-            file: path,
-            offset: dec.offset,
-          });
-        }
-        dec.updateCRC(dec.record.crc);
-      }
-      onRecord(dec);
-    }
-  }
-  return { records, tornTail: null, decoder: dec };
-}
+const EMPTY = new Uint8Array(0);
 
-async function openAll(
-  fs: import("./fs/types.ts").FileSystem,
-  dir: string,
-  names: string[],
-): Promise<{ path: string; file: WalFile }[]> {
-  const out: { path: string; file: WalFile }[] = [];
+async function openAll(fs: FileSystem, dir: string, names: string[]): Promise<SegmentFile[]> {
+  const out: SegmentFile[] = [];
   try {
     for (const n of names) {
       const path = joinPath(dir, n);
-      out.push({
-        path,
-        file: await fs.open(path).catch((e) => {
-          throw ioError(e, "cannot open segment", path);
-        }),
+      const file = await fs.open(path).catch((e) => {
+        throw ioError(e, "cannot open segment", path);
       });
+      out.push({ path, file });
     }
   } catch (e) {
     await closeAll(out);
@@ -105,7 +65,7 @@ async function openAll(
   return out;
 }
 
-async function closeAll(files: { file: WalFile }[]): Promise<void> {
+async function closeAll(files: SegmentFile[]): Promise<void> {
   for (const f of files) await f.file.close().catch(() => {});
 }
 
@@ -131,50 +91,17 @@ export async function verify(
   const selected = selectSegments(await listSegments(fs, dir), snap, dir);
   const files = await openAll(fs, dir, selected.map((s) => s.name));
   try {
-    let metadata: Uint8Array | null = null;
-    let match = false;
-    const { records, tornTail } = await scan(files, (dec) => {
-      const rec = dec.record;
-      const where = { file: dec.path, offset: dec.offset };
-      switch (rec.type) {
-        case RecordType.Metadata: {
-          const data = rec.data ?? new Uint8Array(0);
-          if (metadata !== null && !equal(metadata, data)) {
-            throw new WalError("METADATA_CONFLICT", "segments carry different metadata", where);
-          }
-          metadata = data.slice();
-          break;
-        }
-        case RecordType.Snapshot: {
-          const s = readSnapshot(rec.data ?? new Uint8Array(0));
-          if (s.index === snap.index) {
-            if (s.term !== snap.term) {
-              throw new WalError(
-                "SNAPSHOT_MISMATCH",
-                `snapshot at index ${s.index} has term ${s.term}, not ${snap.term}`,
-                where,
-              );
-            }
-            match = true;
-          }
-          break;
-        }
-        case RecordType.Entry:
-        case RecordType.State:
-        case RecordType.Crc:
-          break;
-        default:
-          throw new WalError("DECODE", `unexpected record type ${rec.type}`, where);
-      }
+    const checks = new ReplayChecks(snap);
+    const end = await scanSegments(files, (rec, at) => {
+      const known = rec.type === RecordType.Entry || rec.type === RecordType.State ||
+        rec.type === RecordType.Crc;
+      if (!known && !checks.handle(rec, at)) throw unexpectedType(rec, at);
     });
-    if (!match) {
-      throw new WalError(
-        "SNAPSHOT_NOT_FOUND",
-        `no snapshot record matches index ${snap.index} term ${snap.term}`,
-        { file: dir },
-      );
-    }
-    return { segments: files.length, records, tornTail };
+    checks.requireMatch(dir, end.torn);
+    const tornTail = end.torn === null
+      ? null
+      : { file: end.torn.file ?? dir, offset: end.offset, reason: end.torn.message };
+    return { segments: files.length, records: end.records, tornTail };
   } finally {
     await closeAll(files);
   }
@@ -192,12 +119,9 @@ export async function validSnapshotEntries(dir: string, options?: WalOptions): P
   try {
     const snaps: Snapshot[] = [];
     let commit = 0n;
-    await scan(files, (dec) => {
-      const rec = dec.record;
-      if (rec.type === RecordType.Snapshot) snaps.push(readSnapshot(rec.data ?? new Uint8Array(0)));
-      else if (rec.type === RecordType.State) {
-        commit = readHardState(rec.data ?? new Uint8Array(0)).commit;
-      }
+    await scanSegments(files, (rec) => {
+      if (rec.type === RecordType.Snapshot) snaps.push(readSnapshot(rec.data ?? EMPTY));
+      else if (rec.type === RecordType.State) commit = readHardState(rec.data ?? EMPTY).commit;
     });
     return snaps.filter((s) => s.index <= commit);
   } finally {
@@ -231,8 +155,7 @@ export async function repair(dir: string, options?: WalOptions): Promise<RepairR
   const { fs } = await resolveOptions(options);
   dir = cleanPath(dir);
   const segments = await listSegments(fs, dir);
-  const last = segments[segments.length - 1];
-  const path = joinPath(dir, last.name);
+  const path = joinPath(dir, segments[segments.length - 1].name);
   const file = await fs.open(path, { write: true }).catch((e) => {
     throw ioError(e, "cannot open segment", path);
   });
@@ -242,15 +165,15 @@ export async function repair(dir: string, options?: WalOptions): Promise<RepairR
         file: path,
       });
     }
-    const { tornTail, decoder } = await scan([{ path, file }], () => {});
-    if (tornTail === null) {
-      return { repaired: false, file: path, offset: decoder.offset, brokenCopy: null };
+    const end = await scanSegments([{ path, file }], () => {});
+    if (end.torn === null) {
+      return { repaired: false, file: path, offset: end.offset, brokenCopy: null };
     }
     const brokenCopy = path + ".broken";
     await fs.copyFile(path, brokenCopy);
-    await file.truncate(tornTail.offset);
+    await file.truncate(end.offset);
     await file.sync();
-    return { repaired: true, file: path, offset: tornTail.offset, brokenCopy };
+    return { repaired: true, file: path, offset: end.offset, brokenCopy };
   } catch (e) {
     throw ioError(e, "cannot repair WAL", path);
   } finally {
@@ -266,10 +189,4 @@ export async function exists(dir: string, options?: WalOptions): Promise<boolean
   } catch {
     return false;
   }
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -5,13 +5,13 @@
  * @module
  */
 
-import { Decoder } from "./decoder.ts";
 import { Encoder } from "./encoder.ts";
 import { ioError, WalError } from "./errors.ts";
 import { FilePipeline, type PreparedFile } from "./file_pipeline.ts";
 import { defaultFileSystem } from "./fs/default.ts";
 import type { FileSystem, WalFile } from "./fs/types.ts";
-import { checkUint64, readEntry, readHardState, readSnapshot } from "./messages.ts";
+import { checkUint64, readEntry, readHardState } from "./messages.ts";
+import { ReplayChecks, scanSegments, unexpectedType } from "./replay.ts";
 import { cleanPath, joinPath, parentDir } from "./path.ts";
 import {
   isConsecutive,
@@ -116,14 +116,6 @@ export function selectSegments(
   return selected;
 }
 
-/** Reads a whole file (a segment) into memory. */
-export async function readWhole(file: WalFile): Promise<Uint8Array> {
-  const size = await file.size();
-  const buf = new Uint8Array(size);
-  const n = await file.read(buf, 0);
-  return n === size ? buf : buf.subarray(0, n);
-}
-
 function checkSnapshot(snap: Snapshot): void {
   if (snap === null || typeof snap !== "object") {
     throw new WalError("INVALID_ARGUMENT", "snapshot must be an object { index, term }");
@@ -153,12 +145,6 @@ function checkEntry(e: Entry, i: number): void {
   if (!(e.data instanceof Uint8Array)) {
     throw new WalError("INVALID_ARGUMENT", `entries[${i}].data must be a Uint8Array`);
   }
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**
@@ -443,112 +429,52 @@ export class WAL {
   }
 
   private async replay(): Promise<ReadAllResult> {
-    const dec = new Decoder();
-    const rec = dec.record;
     const start = this.start;
-    let metadata: Uint8Array | null | undefined = undefined;
+    const checks = new ReplayChecks(start);
     let state = ZERO_STATE;
     const entries: Entry[] = [];
-    let match = false;
-    let tornAt: WalError | null = null;
-    let tailSize = 0;
+    const files = this.segments.map((s) => ({
+      path: joinPath(this.dir, s.name.name),
+      file: s.file,
+    }));
 
-    segments: for (let k = 0; k < this.segments.length; k++) {
-      const seg = this.segments[k];
-      const path = joinPath(this.dir, seg.name.name);
-      const bytes = await readWhole(seg.file).catch((e) => {
-        throw ioError(e, "cannot read segment", path);
-      });
-      tailSize = bytes.length;
-      dec.begin(path, bytes, k === this.segments.length - 1);
-      for (;;) {
-        try {
-          if (!dec.next()) break;
-        } catch (e) {
-          if (!this.writable && e instanceof WalError && e.code === "UNEXPECTED_EOF") {
-            tornAt = e;
-            break segments;
+    const end = await scanSegments(files, (rec, at) => {
+      switch (rec.type) {
+        case RecordType.Entry: {
+          const e = readEntry(rec.data ?? EMPTY);
+          if (e.index > start.index) {
+            const offset = e.index - start.index - 1n;
+            if (offset > BigInt(entries.length)) {
+              throw new WalError(
+                "SLICE_OUT_OF_RANGE",
+                `entry index ${e.index} leaves a gap after index ${
+                  start.index + BigInt(entries.length)
+                }`,
+                at,
+              );
+            }
+            // raft overwrite: a lower index replaces everything from there on
+            entries.length = Number(offset);
+            entries.push(e);
           }
-          throw e;
+          this.lastIndex = e.index;
+          return;
         }
-        switch (rec.type) {
-          case RecordType.Entry: {
-            const e = readEntry(rec.data ?? EMPTY);
-            if (e.index > start.index) {
-              const offset = e.index - start.index - 1n;
-              if (offset > BigInt(entries.length)) {
-                throw new WalError(
-                  "SLICE_OUT_OF_RANGE",
-                  `entry index ${e.index} leaves a gap after ${
-                    start.index + BigInt(entries.length)
-                  } (snapshot index ${start.index})`,
-                  { file: path, offset: dec.offset },
-                );
-              }
-              entries.length = Number(offset);
-              entries.push(e);
-            }
-            this.lastIndex = e.index;
-            break;
-          }
-          case RecordType.State:
-            state = readHardState(rec.data ?? EMPTY);
-            break;
-          case RecordType.Metadata: {
-            const data = rec.data ?? EMPTY;
-            if (metadata !== undefined && !bytesEqual(metadata ?? EMPTY, data)) {
-              throw new WalError("METADATA_CONFLICT", "segments carry different metadata", {
-                file: path,
-                offset: dec.offset,
-              });
-            }
-            metadata = rec.data === null ? null : data.slice();
-            break;
-          }
-          case RecordType.Crc:
-            // The first crc record a decoder sees has nothing to compare with.
-            if (dec.crc !== 0 && rec.crc !== dec.crc) {
-              throw new WalError("CRC_MISMATCH", "crc chain broken between segments", {
-                file: path,
-                offset: dec.offset,
-              });
-            }
-            dec.updateCRC(rec.crc);
-            break;
-          case RecordType.Snapshot: {
-            const s = readSnapshot(rec.data ?? EMPTY);
-            if (s.index === start.index) {
-              if (s.term !== start.term) {
-                throw new WalError(
-                  "SNAPSHOT_MISMATCH",
-                  `snapshot at index ${s.index} has term ${s.term}, not ${start.term}`,
-                  { file: path, offset: dec.offset },
-                );
-              }
-              match = true;
-            }
-            break;
-          }
-          default:
-            throw new WalError("DECODE", `unexpected record type ${rec.type}`, {
-              file: path,
-              offset: dec.offset,
-            });
-        }
+        case RecordType.State:
+          state = readHardState(rec.data ?? EMPTY);
+          return;
+        case RecordType.Crc:
+          return;
+        default:
+          if (!checks.handle(rec, at)) throw unexpectedType(rec, at);
       }
-    }
+    });
+    // Opened for writing, the log must end cleanly: a torn tail needs repair first.
+    if (end.torn !== null && this.writable) throw end.torn;
+    checks.requireMatch(this.dir, end.torn);
 
-    if (!match) {
-      throw new WalError(
-        "SNAPSHOT_NOT_FOUND",
-        `no snapshot record matches index ${start.index} term ${start.term}` +
-          (tornAt === null ? "" : ` (replay ended at a torn tail: ${tornAt.message})`),
-        { file: this.dir },
-      );
-    }
-    this.metadata = metadata ?? null;
-    const result = { metadata: metadata?.slice() ?? new Uint8Array(0), state, entries };
-
+    this.metadata = checks.metadata ?? null;
+    const result = { metadata: checks.metadata?.slice() ?? new Uint8Array(0), state, entries };
     if (!this.writable) {
       await this.release();
       this.phase = "done";
@@ -557,10 +483,10 @@ export class WAL {
     // Bytes after the last good record were never acknowledged; a partial overwrite of them
     // would read back as corruption, so zero them before appending (keeping the size).
     const tail = this.tail().file;
-    await tail.truncate(dec.offset);
-    await tail.allocate(Math.max(tailSize, dec.offset));
-    this.tailOffset = dec.offset;
-    this.encoder = new Encoder(dec.crc, dec.offset);
+    await tail.truncate(end.offset);
+    await tail.allocate(Math.max(end.lastSize, end.offset));
+    this.tailOffset = end.offset;
+    this.encoder = new Encoder(end.crc, end.offset);
     this.nextIndexFloor = this.lastIndex > start.index ? this.lastIndex : start.index;
     this.pipeline = new FilePipeline(this.fs, this.dir, this.segmentSizeBytes);
     this.phase = "append";

@@ -42,7 +42,10 @@ function etcd(args: string[]): { stdout: string; status: number } {
     execFileSync("sh", ["compat/etcd34/build.sh", harness], { stdio: "inherit" });
   }
   try {
-    return { stdout: execFileSync(harness, args, { encoding: "utf8", maxBuffer: 1 << 28 }), status: 0 };
+    return {
+      stdout: execFileSync(harness, args, { encoding: "utf8", maxBuffer: 1 << 28 }),
+      status: 0,
+    };
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; status?: number };
     const out = String(err.stdout ?? "") + String(err.stderr ?? "");
