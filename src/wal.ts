@@ -317,6 +317,7 @@ export class WAL {
     return WAL.openAt(dir, snap, options, false);
   }
 
+  /** Opens the segments replay from `snap` needs; locks them when opening to write. */
   private static async openAt(
     dir: string,
     snap: Snapshot,
@@ -356,6 +357,7 @@ export class WAL {
     return run;
   }
 
+  /** Throws CLOSED once the WAL is closed or has failed. */
   private checkOpen(what: string): void {
     if (this.failure !== null) {
       throw new WalError("CLOSED", `cannot ${what}: the WAL failed earlier and was closed`, {
@@ -368,6 +370,7 @@ export class WAL {
     }
   }
 
+  /** Throws unless the WAL is open for writing and replay has finished. */
   private checkAppend(what: string): void {
     this.checkOpen(what);
     if (!this.writable) {
@@ -394,10 +397,12 @@ export class WAL {
     throw err;
   }
 
+  /** The segment being appended to. */
   private tail(): OpenSegment {
     return this.segments[this.segments.length - 1];
   }
 
+  /** Path of the tail segment, for errors. */
   private tailPath(): string {
     return this.segments.length === 0 ? this.dir : joinPath(this.dir, this.tail().name.name);
   }
@@ -428,6 +433,7 @@ export class WAL {
     });
   }
 
+  /** The body of readAll: scan, check, then prepare the tail for appending. */
   private async replay(): Promise<ReadAllResult> {
     const start = this.start;
     const checks = new ReplayChecks(start);
@@ -634,6 +640,7 @@ export class WAL {
     if (first !== null) throw ioError(first, "cannot close WAL", this.dir);
   }
 
+  /** Writes encoded records at the end of the tail; a failure fails the WAL. */
   private async writeTail(bytes: Uint8Array): Promise<void> {
     try {
       await this.tail().file.write(bytes, this.tailOffset);
@@ -643,6 +650,7 @@ export class WAL {
     this.tailOffset += bytes.length;
   }
 
+  /** fdatasync of the tail; a failure fails the WAL. */
   private async syncTail(): Promise<void> {
     this.encoder!.flushModel.flush();
     try {
@@ -653,6 +661,7 @@ export class WAL {
     }
   }
 
+  /** Finishes the tail and starts the next segment (etcd's cut). */
   private async cutTail(): Promise<void> {
     const enc = this.encoder!;
     const old = this.tail();
