@@ -271,6 +271,7 @@ export class WAL {
       await file.write(bytes, 0);
       enc.flushModel.flush();
       await file.syncData();
+      await fs.syncDir(tmp); // the segment's directory entry, before the rename publishes it
       if (existing !== null) await fs.remove(dir); // an empty directory, checked above
       await fs.rename(tmp, dir);
       await fs.syncDir(parentDir(dir));

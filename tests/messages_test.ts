@@ -4,8 +4,8 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   ConfStateSchema,
   EntrySchema,
-  HardStateSchema,
   type EntryType as PbEntryType,
+  HardStateSchema,
 } from "../gen/raftpb/raft_pb.ts";
 import { RecordSchema, SnapshotSchema } from "../gen/walpb/record_pb.ts";
 import {
@@ -137,8 +137,10 @@ function fieldOrder(buf: Uint8Array): number[] {
     const tag = Number(varint());
     out.push(tag >>> 3);
     if ((tag & 7) === 0) varint();
-    else if ((tag & 7) === 2) pos += Number(varint());
-    else throw new Error(`unexpected wire type ${tag & 7}`);
+    else if ((tag & 7) === 2) {
+      const n = Number(varint()); // read before updating pos: `pos += f()` reads pos first
+      pos += n;
+    } else throw new Error(`unexpected wire type ${tag & 7}`);
   }
   return out;
 }
@@ -153,6 +155,10 @@ function varintBytes(v: bigint): number[] {
   return out;
 }
 
+function tag(field: number, wire: number): number[] {
+  return varintBytes(BigInt(field) * 8n + BigInt(wire));
+}
+
 function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
   const n = parts.reduce((s, p) => s + p.length, 0);
   const out = new Uint8Array(n);
@@ -165,11 +171,11 @@ function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
 }
 
 /** Unknown fields of every skippable wire type (field numbers no message here uses). */
-const UNKNOWN_VARINT = [(15 << 3) | 0, ...varintBytes(U64_MAX)];
-const UNKNOWN_FIXED64 = [(16 << 3) | 1, 1, 2, 3, 4, 5, 6, 7, 8];
-const UNKNOWN_BYTES = [(17 << 3) | 2, 3, 0xaa, 0xbb, 0xcc];
-const UNKNOWN_FIXED32 = [(18 << 3) | 5, 9, 9, 9, 9];
-const UNKNOWN_HIGH_FIELD = [...varintBytes(BigInt((536870911 << 3) >>> 0) | 0n), 0x01];
+const UNKNOWN_VARINT = [...tag(15, 0), ...varintBytes(U64_MAX)];
+const UNKNOWN_FIXED64 = [...tag(16, 1), 1, 2, 3, 4, 5, 6, 7, 8];
+const UNKNOWN_BYTES = [...tag(17, 2), 3, 0xaa, 0xbb, 0xcc];
+const UNKNOWN_FIXED32 = [...tag(18, 5), 9, 9, 9, 9];
+const UNKNOWN_HIGH_FIELD = [...tag(2 ** 29 - 1, 0), 0x01]; // the largest field number
 
 describe("messages: write side matches protobuf-es", () => {
   test("writeEntry equals toBinary(raftpb.Entry) for random entries of all three types", () => {
@@ -198,7 +204,11 @@ describe("messages: write side matches protobuf-es", () => {
   test("writeHardState equals toBinary(raftpb.HardState) with term, vote, commit in order", () => {
     const rand = mulberry32(12);
     for (let i = 0; i < 600; i++) {
-      const s: HardState = { term: randomU64(rand), vote: randomU64(rand), commit: randomU64(rand) };
+      const s: HardState = {
+        term: randomU64(rand),
+        vote: randomU64(rand),
+        commit: randomU64(rand),
+      };
       const ours = written((w) => writeHardState(w, s));
       assert.deepEqual(ours, pbHardState(s), `state #${i}`);
       assert.deepEqual(fieldOrder(ours), [1, 2, 3]);
@@ -236,7 +246,11 @@ describe("messages: write side matches protobuf-es", () => {
       const e = randomEntry(rand, i);
       writeEntry(w, e);
       expected.push(pbEntry(e));
-      const s: HardState = { term: randomU64(rand), vote: randomU64(rand), commit: randomU64(rand) };
+      const s: HardState = {
+        term: randomU64(rand),
+        vote: randomU64(rand),
+        commit: randomU64(rand),
+      };
       writeHardState(w, s);
       expected.push(pbHardState(s));
       const snap: Snapshot = { index: randomU64(rand), term: randomU64(rand) };
@@ -244,6 +258,17 @@ describe("messages: write side matches protobuf-es", () => {
       expected.push(pbSnapshot(snap));
     }
     assert.deepEqual(w.buf.slice(0, w.length), concat(...expected));
+  });
+
+  test("a ByteWriter created with zero capacity grows on the first append", () => {
+    const e: Entry = { term: 1n, index: 2n, type: 0, data: new Uint8Array(100).fill(7) };
+    const w = new ByteWriter(0);
+    writeEntry(w, e);
+    writeHardState(w, { term: 1n, vote: 2n, commit: 3n });
+    assert.deepEqual(
+      w.buf.slice(0, w.length),
+      concat(pbEntry(e), pbHardState({ term: 1n, vote: 2n, commit: 3n })),
+    );
   });
 });
 
@@ -259,7 +284,11 @@ describe("messages: read side", () => {
   test("readHardState of protobuf-es output equals the input", () => {
     const rand = mulberry32(22);
     for (let i = 0; i < 600; i++) {
-      const s: HardState = { term: randomU64(rand), vote: randomU64(rand), commit: randomU64(rand) };
+      const s: HardState = {
+        term: randomU64(rand),
+        vote: randomU64(rand),
+        commit: randomU64(rand),
+      };
       assert.deepEqual(readHardState(pbHardState(s)), s, `state #${i}`);
     }
   });
@@ -343,7 +372,8 @@ describe("messages: read side", () => {
     // a known field number with an unexpected wire type is skipped as unknown
     assert.deepEqual(readSnapshot(concat([0x0a, 1, 0xff], pbSnapshot(snap))), snap);
     const rec: RecordView = { type: 0, crc: 0, data: null };
-    readRecord(concat(unknown.flat(), [8, 2, 16, 7]), 0, 8 + 9 + 5 + 5 + 11 + 4, rec);
+    const withUnknown = concat(unknown.flat(), [8, 2], UNKNOWN_HIGH_FIELD, [16, 7]);
+    readRecord(withUnknown, 0, withUnknown.length, rec);
     assert.deepEqual(rec, { type: 2, crc: 7, data: null });
   });
 
@@ -355,15 +385,16 @@ describe("messages: read side", () => {
       ["varint longer than 10 bytes", [0x10, ...new Array(10).fill(0xff), 0x01]],
       ["length overrun", [0x22, 0x05, 1, 2, 3]],
       ["length overrun by one", [0x1a, 0x03, 1, 2]],
-      ["unknown length-delimited overrun", [(17 << 3) | 2, 0x7f]],
+      ["unknown length-delimited overrun", [...tag(17, 2), 0x7f]],
       ["huge length", [0x22, ...varintBytes(U64_MAX)]],
       ["wire type 3 (start group)", [0x0b]],
-      ["wire type 3 on an unknown field", [(20 << 3) | 3, 0x00]],
+      ["wire type 3 on an unknown field", [...tag(20, 3), 0x00]],
       ["wire type 4 (end group)", [0x0c]],
       ["wire type 6", [0x0e]],
       ["wire type 7", [0x0f]],
-      ["truncated fixed64", [(16 << 3) | 1, 1, 2, 3]],
-      ["truncated fixed32", [(18 << 3) | 5, 1, 2]],
+      ["truncated fixed64", [...tag(16, 1), 1, 2, 3]],
+      ["truncated fixed32", [...tag(18, 5), 1, 2]],
+      ["field number above 2^32 / 8", [...tag(2 ** 32, 0), 0x00]],
       ["field number 0", [0x00, 0x00]],
     ];
     const rec: RecordView = { type: 0, crc: 0, data: null };
@@ -372,7 +403,11 @@ describe("messages: read side", () => {
       assert.throws(() => readEntry(buf), ProtobufError, `readEntry: ${what}`);
       assert.throws(() => readHardState(buf), ProtobufError, `readHardState: ${what}`);
       assert.throws(() => readSnapshot(buf), ProtobufError, `readSnapshot: ${what}`);
-      assert.throws(() => readRecord(buf, 0, buf.length, rec), ProtobufError, `readRecord: ${what}`);
+      assert.throws(
+        () => readRecord(buf, 0, buf.length, rec),
+        ProtobufError,
+        `readRecord: ${what}`,
+      );
     }
   });
 
@@ -438,7 +473,12 @@ describe("messages: walpb.Record", () => {
     readRecord(a, 0, a.length, rec);
     readRecord(new Uint8Array(0), 0, 0, rec);
     assert.deepEqual(rec, { type: 0, crc: 0, data: null });
-    const huge = new Uint8Array([0x08, ...varintBytes(2n ** 40n), 0x10, ...varintBytes(2n ** 33n + 5n)]);
+    const huge = new Uint8Array([
+      0x08,
+      ...varintBytes(2n ** 40n),
+      0x10,
+      ...varintBytes(2n ** 33n + 5n),
+    ]);
     readRecord(huge, 0, huge.length, rec);
     assert.equal(rec.type, -1);
     assert.equal(rec.crc, 5, "a uint32 keeps the low 32 bits like Go");
