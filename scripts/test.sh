@@ -27,7 +27,7 @@ deno_line=$(grep -E '^(ok|FAILED) \| ' "$log" | tail -1 || true)
 deno_passed=$(sed -nE 's/.* ([0-9]+) passed \(([0-9]+) steps?\).*/\2/p' <<<"$deno_line")
 deno_failed=$(sed -nE 's/.*\| ([0-9]+) failed.*/\1/p' <<<"$deno_line")
 echo "== bun test"
-bun test ./tests/ 2>&1 | tee "$log"
+bun test --timeout 120000 ./tests/ 2>&1 | tee "$log"
 bun_passed=$(sed -nE 's/^ *([0-9]+) pass$/\1/p' "$log" | tail -1 || true)
 bun_failed=$(sed -nE 's/^ *([0-9]+) fail$/\1/p' "$log" | tail -1 || true)
 
