@@ -26,6 +26,8 @@ export interface RecordPosition {
   file: string;
   /** The record's offset in it. */
   offset: number;
+  /** Offset just past the record (and its padding). */
+  end: number;
 }
 
 /** How a scan ended. */
@@ -62,7 +64,7 @@ export async function scanSegments(
 ): Promise<ScanResult> {
   const dec = new Decoder();
   const rec = dec.record;
-  const at: RecordPosition = { file: "", offset: 0 };
+  const at: RecordPosition = { file: "", offset: 0, end: 0 };
   let records = 0;
   let lastSize = 0;
   for (let k = 0; k < files.length; k++) {
@@ -84,6 +86,7 @@ export async function scanSegments(
         throw e;
       }
       records++;
+      at.end = dec.offset;
       if (rec.type === RecordType.Crc) {
         // A decoder that starts mid-log has no CRC to compare the first crc record with.
         if (dec.crc !== 0 && rec.crc !== dec.crc) {

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { genScript } from "../compat/gen_script.ts";
+import { runCli } from "../src/cli.ts";
 import { readJson, runScript, type Script, toHex } from "../compat/script.ts";
 import { withTempDir } from "./helpers.ts";
 
@@ -120,6 +121,14 @@ describe("compatibility with etcd 3.4's Go wal package", { skip: missing ?? fals
           const etcdRead = etcd(["read", theirs, ...args]);
           assert.equal(etcdRead.status, 0, etcdRead.stdout);
           assert.deepEqual(await readJson(theirs, snap), JSON.parse(etcdRead.stdout));
+          // the CLI's JSON dump of etcd's directory is exactly what etcd reads
+          const out: string[] = [];
+          const code = await runCli(["dump", theirs, ...args, "--format", "json"], {
+            out: (l) => out.push(l),
+            err: (l) => out.push(l),
+          });
+          assert.equal(code, 0, out.join("\n"));
+          assert.equal(out.join("\n"), etcdRead.stdout.trim());
           // (b) we write, etcd reads
           const back = etcd(["read", ours, ...args]);
           assert.equal(back.status, 0, back.stdout);
