@@ -68,6 +68,8 @@ export class WalError extends Error {
   readonly file?: string;
   /** Byte offset in {@link WalError.file} of the failure, if known. */
   readonly offset?: number;
+  /** The message without the file and offset appended. */
+  readonly reason: string;
 
   /** Builds an error; the message gets the file and offset appended when given. */
   constructor(code: WalErrorCode, message: string, options: WalErrorOptions = {}) {
@@ -79,6 +81,7 @@ export class WalError extends Error {
     super(message + where, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "WalError";
     this.code = code;
+    this.reason = message;
     if (options.file !== undefined) this.file = options.file;
     if (options.offset !== undefined) this.offset = options.offset;
   }

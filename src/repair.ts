@@ -97,10 +97,12 @@ export async function verify(
         rec.type === RecordType.Crc;
       if (!known && !checks.handle(rec, at)) throw unexpectedType(rec, at);
     });
+    // A short record before the last segment hides everything after it: not a torn tail.
+    if (end.torn !== null && !end.tornInLast) throw end.torn;
     checks.requireMatch(dir, end.torn);
     const tornTail = end.torn === null
       ? null
-      : { file: end.torn.file ?? dir, offset: end.offset, reason: end.torn.message };
+      : { file: end.torn.file ?? dir, offset: end.offset, reason: end.torn.reason };
     return { segments: files.length, records: end.records, tornTail };
   } finally {
     await closeAll(files);

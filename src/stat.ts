@@ -93,7 +93,7 @@ export async function statWal(dir: string, options?: WalOptions): Promise<WalSta
     });
     const tornTail = end.torn === null
       ? null
-      : { file: end.torn.file ?? dir, offset: end.offset, reason: end.torn.message };
+      : { file: end.torn.file ?? dir, offset: end.offset, reason: end.torn.reason };
     return { segments, state, tornTail };
   } finally {
     for (const f of files) await f.file.close().catch(() => {});

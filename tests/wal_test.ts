@@ -371,6 +371,24 @@ describe("error codes", () => {
     });
   });
 
+  test("UNEXPECTED_EOF in an earlier segment is reported as not repairable, and verify fails", async () => {
+    await withTempDir(async (tmp) => {
+      const dir = join(tmp, "wal");
+      await writeHistory(dir, 100n);
+      const names = await walFiles(dir);
+      const first = join(dir, names[0]);
+      await truncate(first, (await stat(first)).size - 50);
+      // etcd's read mode ends replay there too; the later segments are unreachable
+      const read = await replay(dir);
+      assert.ok(read.entries.length < 100);
+      const e = await rejects(verify(dir, undefined, opts), "UNEXPECTED_EOF");
+      assert.equal(e.file, first);
+      assert.match(e.message, /not the last segment/);
+      await rejects((await WAL.open(dir, undefined, opts)).readAll(), "UNEXPECTED_EOF");
+      assert.equal((await repair(dir, opts)).repaired, false); // repair only touches the last
+    });
+  });
+
   test("SNAPSHOT_NOT_FOUND and SNAPSHOT_MISMATCH", async () => {
     await withTempDir(async (tmp) => {
       const dir = join(tmp, "wal");
