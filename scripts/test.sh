@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: what `npm test` and CI run. Needs `npm ci` first (it brings Deno,
-# Bun, buf and protoc-gen-es). The etcd compatibility tests also need Go and etcd's sources
-# from Debian (`apt-get install golang-go golang-etcd-server-dev`); without them they are
-# skipped with a message, except in CI, where they must run.
+# Bun, buf and protoc-gen-es). The etcd compatibility tests also need Go, etcd's sources and
+# an etcd server from Debian (`apt-get install golang-go golang-etcd-server-dev etcd-server
+# etcd-client`); without them they are skipped with a message, except in CI, where they run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
