@@ -4,8 +4,9 @@
  *
  * Rules (etcd's current decoder):
  * - a zero length word or the end of the file ends a segment;
- * - a record that runs past the end of the file is `UNEXPECTED_EOF` (a torn tail), and its
- *   length is never used to allocate;
+ * - a record that runs past the end of the file is `UNEXPECTED_EOF` (a torn tail) in the
+ *   last segment and `CRC_MISMATCH` in an earlier one (a cut synced it whole, so it cannot
+ *   be torn); its length is never used to allocate;
  * - a record that fails to decode or fails its CRC is `UNEXPECTED_EOF` when it sits in the
  *   last segment and one of its 512-byte sector chunks is all zeros (the write was torn);
  *   otherwise it is `DECODE` or `CRC_MISMATCH`.
@@ -55,16 +56,13 @@ export class Decoder {
     const off = this.offset;
     const left = buf.length - off;
     if (left === 0) return false;
-    if (left < FRAME_HEADER_BYTES) {
-      throw this.error("UNEXPECTED_EOF", "segment ends inside a length word");
-    }
+    if (left < FRAME_HEADER_BYTES) throw this.short("segment ends inside a length word");
     const h = this.header;
     readFrameHeader(buf, off, h);
     if (h.isEnd) return false;
     const start = off + FRAME_HEADER_BYTES;
     if (h.recordBytes + h.padBytes > buf.length - start) {
-      throw this.error(
-        "UNEXPECTED_EOF",
+      throw this.short(
         `record of ${h.recordBytes} bytes runs past the end of the segment (${buf.length} bytes)`,
       );
     }
@@ -117,6 +115,18 @@ export class Decoder {
       chunkStart = chunkEnd;
     }
     return false;
+  }
+
+  /**
+   * A record cut short by the end of the file: a torn tail in the last segment. An earlier
+   * segment was synced whole before the next was created, so there it is corruption (current
+   * etcd says ErrUnexpectedEOF for both, and its read mode then silently drops the later
+   * segments; this library refuses to).
+   */
+  private short(msg: string): WalError {
+    return this.isLast
+      ? this.error("UNEXPECTED_EOF", msg)
+      : this.error("CRC_MISMATCH", `${msg}, and it is not the last segment`);
   }
 
   private error(code: "UNEXPECTED_EOF" | "CRC_MISMATCH" | "DECODE", msg: string): WalError {

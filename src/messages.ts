@@ -256,6 +256,13 @@ class Reader {
     if (this.pos > this.end) throw new ProtobufError("truncated fixed-width field");
   }
 
+  /** Throws unless the field just read has the wire type its schema gives it. */
+  expect(wire: number): void {
+    if (this.wire !== wire) {
+      throw new ProtobufError(`wrong wire type ${this.wire} for a field of wire type ${wire}`);
+    }
+  }
+
   /** Reads a tag; returns field number and sets `wire`. */
   tag(): number {
     this.varint();
@@ -277,13 +284,16 @@ export function readRecord(buf: Uint8Array, start: number, end: number, out: Rec
   out.data = null;
   while (r.pos < r.end) {
     const field = r.tag();
-    if (field === 1 && r.wire === 0) {
+    if (field === 1) {
+      r.expect(0);
       r.varint();
       out.type = r.hi === 0 && r.lo < 0x80000000 ? r.lo : -1;
-    } else if (field === 2 && r.wire === 0) {
+    } else if (field === 2) {
+      r.expect(0);
       r.varint();
       out.crc = r.lo; // uint32: Go keeps the low 32 bits
-    } else if (field === 3 && r.wire === 2) {
+    } else if (field === 3) {
+      r.expect(2);
       const e = r.delimited();
       out.data = buf.subarray(r.pos, e);
       r.pos = e;
@@ -305,14 +315,18 @@ export function readEntry(buf: Uint8Array): Entry {
   let data = EMPTY;
   while (r.pos < r.end) {
     const field = r.tag();
-    if (field === 1 && r.wire === 0) {
+    if (field === 1) {
+      r.expect(0);
       r.varint();
       type = r.lo | 0; // int32 enum
-    } else if (field === 2 && r.wire === 0) {
+    } else if (field === 2) {
+      r.expect(0);
       term = r.uint64();
-    } else if (field === 3 && r.wire === 0) {
+    } else if (field === 3) {
+      r.expect(0);
       index = r.uint64();
-    } else if (field === 4 && r.wire === 2) {
+    } else if (field === 4) {
+      r.expect(2);
       const e = r.delimited();
       data = buf.slice(r.pos, e);
       r.pos = e;
@@ -330,9 +344,10 @@ export function readHardState(buf: Uint8Array): HardState {
   const s: HardState = { term: 0n, vote: 0n, commit: 0n };
   while (r.pos < r.end) {
     const field = r.tag();
-    if (field === 1 && r.wire === 0) s.term = r.uint64();
-    else if (field === 2 && r.wire === 0) s.vote = r.uint64();
-    else if (field === 3 && r.wire === 0) s.commit = r.uint64();
+    if (field >= 1 && field <= 3) r.expect(0);
+    if (field === 1) s.term = r.uint64();
+    else if (field === 2) s.vote = r.uint64();
+    else if (field === 3) s.commit = r.uint64();
     else r.skip(r.wire);
   }
   return s;
@@ -345,8 +360,9 @@ export function readSnapshot(buf: Uint8Array): Snapshot {
   const s: Snapshot = { index: 0n, term: 0n };
   while (r.pos < r.end) {
     const field = r.tag();
-    if (field === 1 && r.wire === 0) s.index = r.uint64();
-    else if (field === 2 && r.wire === 0) s.term = r.uint64();
+    if (field === 1 || field === 2) r.expect(0);
+    if (field === 1) s.index = r.uint64();
+    else if (field === 2) s.term = r.uint64();
     else r.skip(r.wire);
   }
   return s;

@@ -9,7 +9,7 @@
 import { Decoder } from "./decoder.ts";
 import { ioError, WalError } from "./errors.ts";
 import type { WalFile } from "./fs/types.ts";
-import { readSnapshot, type RecordView } from "./messages.ts";
+import { ProtobufError, readSnapshot, type RecordView } from "./messages.ts";
 import { RecordType, type Snapshot } from "./types.ts";
 
 /** A segment file to replay. */
@@ -36,8 +36,6 @@ export interface ScanResult {
   records: number;
   /** The torn record that ended the scan early (`UNEXPECTED_EOF`), or null at a clean end. */
   torn: WalError | null;
-  /** True when `torn` is in the last segment scanned: a torn tail that repair can fix. */
-  tornInLast: boolean;
   /** Offset just past the last good record of the last segment read. */
   offset: number;
   /** The running CRC after the last good record. */
@@ -83,21 +81,7 @@ export async function scanSegments(
         if (!dec.next()) break;
       } catch (e) {
         if (e instanceof WalError && e.code === "UNEXPECTED_EOF") {
-          // etcd reports a short record in any segment as io.ErrUnexpectedEOF; only in the
-          // last one is it a torn tail that repair can cut off.
-          const torn = k === files.length - 1 ? e : new WalError(
-            "UNEXPECTED_EOF",
-            `${e.reason}; it is not the last segment, so this is not a repairable torn tail`,
-            { file: path, offset: dec.offset },
-          );
-          return {
-            records,
-            torn,
-            tornInLast: k === files.length - 1,
-            offset: dec.offset,
-            crc: dec.crc,
-            lastSize,
-          };
+          return { records, torn: e, offset: dec.offset, crc: dec.crc, lastSize };
         }
         throw e;
       }
@@ -114,10 +98,22 @@ export async function scanSegments(
         }
         dec.updateCRC(rec.crc);
       }
-      onRecord(rec, at);
+      try {
+        onRecord(rec, at);
+      } catch (e) {
+        // The record passed its CRC but its payload is not a valid message (etcd panics).
+        if (e instanceof ProtobufError) {
+          throw new WalError(
+            "DECODE",
+            `malformed payload of a type ${rec.type} record: ${e.message}`,
+            at,
+          );
+        }
+        throw e;
+      }
     }
   }
-  return { records, torn: null, tornInLast: false, offset: dec.offset, crc: dec.crc, lastSize };
+  return { records, torn: null, offset: dec.offset, crc: dec.crc, lastSize };
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -55,6 +55,21 @@ const ZERO_STATE: HardState = { term: 0n, vote: 0n, commit: 0n };
 const ZERO_SNAPSHOT: Snapshot = { index: 0n, term: 0n };
 const EMPTY = new Uint8Array(0);
 
+/** Takes the lock on a directory, waiting up to 10 s for another holder to finish. */
+async function lockDirectory(fs: FileSystem, path: string): Promise<WalFile> {
+  const dir = await fs.open(path).catch((e) => {
+    throw ioError(e, "cannot open directory", path);
+  });
+  for (let waited = 0; waited < 10_000; waited += 10) {
+    if (await dir.tryLock()) return dir;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await dir.close();
+  throw new WalError("LOCKED", "another process keeps this directory locked (a create?)", {
+    file: path,
+  });
+}
+
 /** Resolves options to concrete values. */
 export async function resolveOptions(
   options: WalOptions = {},
@@ -133,6 +148,32 @@ function checkState(s: HardState): void {
   checkUint64(s.commit, "state.commit");
 }
 
+/**
+ * Validates entries and copies them (not their data). Indexes within one batch must be
+ * consecutive: a gap there could never replay. Across saves any index is accepted, as in
+ * etcd: a follower may save entries after a snapshot before the snapshot record itself.
+ */
+function copyEntries(entries: readonly Entry[]): Entry[] {
+  if (!Array.isArray(entries)) {
+    throw new WalError("INVALID_ARGUMENT", "entries must be an array");
+  }
+  const out: Entry[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    checkEntry(e, i);
+    if (i > 0 && e.index !== out[i - 1].index + 1n) {
+      throw new WalError(
+        "INVALID_ARGUMENT",
+        `entries[${i}].index is ${e.index}, expected ${
+          out[i - 1].index + 1n
+        }: a batch must not have gaps`,
+      );
+    }
+    out[i] = { term: e.term, index: e.index, type: e.type, data: e.data };
+  }
+  return out;
+}
+
 function checkEntry(e: Entry, i: number): void {
   if (e === null || typeof e !== "object") {
     throw new WalError("INVALID_ARGUMENT", `entries[${i}] must be an object`);
@@ -186,8 +227,6 @@ export class WAL {
   private state: HardState = ZERO_STATE;
   /** Index of the last entry written or replayed (etcd's w.enti); names the next segment. */
   private lastIndex = 0n;
-  /** Highest index a new entry may follow without leaving a gap. */
-  private nextIndexFloor = 0n;
   private encoder: Encoder | null = null;
   /** Bytes written to the tail segment. */
   private tailOffset = 0;
@@ -230,6 +269,27 @@ export class WAL {
     }
     const { fs, segmentSizeBytes } = await resolveOptions(options);
     dir = cleanPath(dir);
+    // Creating builds <dir>.tmp and renames it: two creates of one WAL must not interleave,
+    // or one would delete the other's half-built directory. The parent's lock serializes them.
+    const parent = parentDir(dir);
+    await fs.mkdir(parent).catch((e) => {
+      throw ioError(e, "cannot create parent directory", parent);
+    });
+    const guard = await lockDirectory(fs, parent);
+    try {
+      return await WAL.createLocked(fs, dir, metadata ?? null, segmentSizeBytes);
+    } finally {
+      await guard.close().catch(() => {});
+    }
+  }
+
+  /** The body of create, run while holding the parent directory's lock. */
+  private static async createLocked(
+    fs: FileSystem,
+    dir: string,
+    metadata: Uint8Array | null,
+    segmentSizeBytes: number,
+  ): Promise<WAL> {
     const existing = await fs.stat(dir).catch((e) => {
       throw ioError(e, "cannot stat WAL directory", dir);
     });
@@ -254,7 +314,7 @@ export class WAL {
     const name = segmentName(0n, 0n);
     let file: WalFile | null = null;
     try {
-      await fs.remove(tmp);
+      await fs.remove(tmp); // a leftover of a crashed create (creates are serialized)
       await fs.mkdir(tmp);
       file = await fs.open(joinPath(tmp, name), { create: true });
       if (!(await file.tryLock())) {
@@ -265,7 +325,7 @@ export class WAL {
       await file.allocate(segmentSizeBytes);
       const enc = new Encoder(0, 0);
       enc.crcRecord();
-      enc.metadata(metadata ?? null);
+      enc.metadata(metadata);
       enc.snapshot(ZERO_SNAPSHOT);
       const bytes = enc.take();
       await file.write(bytes, 0);
@@ -494,7 +554,6 @@ export class WAL {
     await tail.allocate(Math.max(end.lastSize, end.offset));
     this.tailOffset = end.offset;
     this.encoder = new Encoder(end.crc, end.offset);
-    this.nextIndexFloor = this.lastIndex > start.index ? this.lastIndex : start.index;
     this.pipeline = new FilePipeline(this.fs, this.dir, this.segmentSizeBytes);
     this.phase = "append";
     return result;
@@ -507,44 +566,34 @@ export class WAL {
    * Nothing happens for an empty state and no entries.
    */
   save(state: HardState, entries: readonly Entry[] = []): Promise<void> {
+    // Validated and copied now, not when the queued call runs: a caller may reuse its
+    // objects as soon as save() returns. Entry data is read when the save runs.
+    let st: HardState;
+    let batch: Entry[];
+    try {
+      checkState(state);
+      st = { term: state.term, vote: state.vote, commit: state.commit };
+      batch = copyEntries(entries);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.serial(async () => {
       this.checkAppend("save");
-      checkState(state);
-      if (!Array.isArray(entries)) {
-        throw new WalError("INVALID_ARGUMENT", "entries must be an array");
-      }
-      let expect = this.nextIndexFloor + 1n;
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i];
-        checkEntry(e, i);
-        // raft may rewrite the tail (a lower index), never skip ahead: a gap would make the
-        // log unreadable (SLICE_OUT_OF_RANGE) on the next replay.
-        if (e.index > expect || (i > 0 && e.index !== expect)) {
-          throw new WalError(
-            "INVALID_ARGUMENT",
-            `entries[${i}].index is ${e.index}; expected ${
-              i === 0 ? `at most ${expect}` : String(expect)
-            } (no gaps)`,
-            { file: this.dir },
-          );
-        }
-        expect = e.index + 1n;
-      }
-      if (isEmptyHardState(state) && entries.length === 0) return;
-      const mustSync = entries.length > 0 || state.vote !== this.state.vote ||
-        state.term !== this.state.term;
+      if (isEmptyHardState(st) && batch.length === 0) return;
+      const mustSync = batch.length > 0 || st.vote !== this.state.vote ||
+        st.term !== this.state.term;
 
       const enc = this.encoder!;
-      for (const e of entries) enc.entry(e);
-      if (!isEmptyHardState(state)) enc.state(state);
+      try {
+        for (const e of batch) enc.entry(e);
+        if (!isEmptyHardState(st)) enc.state(st);
+      } catch (e) {
+        // the running CRC has moved past records that will never be written
+        await this.fail(e, "cannot encode records");
+      }
       await this.writeTail(enc.take());
-      if (entries.length > 0) {
-        this.lastIndex = entries[entries.length - 1].index;
-        this.nextIndexFloor = this.lastIndex;
-      }
-      if (!isEmptyHardState(state)) {
-        this.state = { term: state.term, vote: state.vote, commit: state.commit };
-      }
+      if (batch.length > 0) this.lastIndex = batch[batch.length - 1].index;
+      if (!isEmptyHardState(st)) this.state = st;
       if (enc.flushModel.flushedOffset < this.segmentSizeBytes) {
         if (mustSync) await this.syncTail();
         return;
@@ -565,7 +614,6 @@ export class WAL {
       enc.snapshot(snap);
       await this.writeTail(enc.take());
       if (this.lastIndex < snap.index) this.lastIndex = snap.index;
-      if (this.nextIndexFloor < snap.index) this.nextIndexFloor = snap.index;
       await this.syncTail();
     });
   }

@@ -369,8 +369,14 @@ describe("messages: read side", () => {
       assert.deepEqual(readHardState(concat(u, pbHardState(s), u)), s);
       assert.deepEqual(readSnapshot(concat(pbSnapshot(snap), u)), snap);
     }
-    // a known field number with an unexpected wire type is skipped as unknown
-    assert.deepEqual(readSnapshot(concat([0x0a, 1, 0xff], pbSnapshot(snap))), snap);
+    // a known field number with an unexpected wire type is an error, as in gogoproto
+    assert.throws(() => readSnapshot(concat([0x0a, 1, 0xff], pbSnapshot(snap))), ProtobufError);
+    assert.throws(() => readEntry(concat([0x20, 1], pbEntry(e))), ProtobufError); // Data as a varint
+    const badType = new Uint8Array([0x0a, 1, 2]); // Record.type as bytes
+    assert.throws(
+      () => readRecord(badType, 0, badType.length, { type: 0, crc: 0, data: null }),
+      ProtobufError,
+    );
     const rec: RecordView = { type: 0, crc: 0, data: null };
     const withUnknown = concat(unknown.flat(), [8, 2], UNKNOWN_HIGH_FIELD, [16, 7]);
     readRecord(withUnknown, 0, withUnknown.length, rec);

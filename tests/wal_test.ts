@@ -25,6 +25,7 @@ import { crc32c } from "../src/crc32c.ts";
 import { Encoder } from "../src/encoder.ts";
 import { writeFrameHeader } from "../src/frame.ts";
 import { defaultFileSystem } from "../src/fs/default.ts";
+import { NodeFileSystem } from "../src/fs/node.ts";
 import { ByteWriter, writeRecord } from "../src/messages.ts";
 import { RecordType } from "../src/types.ts";
 import { randBytes, randInt, rng, withTempDir } from "./helpers.ts";
@@ -371,21 +372,50 @@ describe("error codes", () => {
     });
   });
 
-  test("UNEXPECTED_EOF in an earlier segment is reported as not repairable, and verify fails", async () => {
+  test("CRC_MISMATCH: an earlier segment cut short is corruption, not a torn tail, in every mode", async () => {
     await withTempDir(async (tmp) => {
       const dir = join(tmp, "wal");
       await writeHistory(dir, 100n);
       const names = await walFiles(dir);
       const first = join(dir, names[0]);
       await truncate(first, (await stat(first)).size - 50);
-      // etcd's read mode ends replay there too; the later segments are unreachable
-      const read = await replay(dir);
-      assert.ok(read.entries.length < 100);
-      const e = await rejects(verify(dir, undefined, opts), "UNEXPECTED_EOF");
+      // (current etcd's read mode would end replay here and drop the later segments quietly)
+      const e = await rejects(replay(dir), "CRC_MISMATCH");
       assert.equal(e.file, first);
       assert.match(e.message, /not the last segment/);
-      await rejects((await WAL.open(dir, undefined, opts)).readAll(), "UNEXPECTED_EOF");
+      await rejects(verify(dir, undefined, opts), "CRC_MISMATCH");
+      await rejects((await WAL.open(dir, undefined, opts)).readAll(), "CRC_MISMATCH");
       assert.equal((await repair(dir, opts)).repaired, false); // repair only touches the last
+    });
+  });
+
+  test("DECODE: a payload that passes its CRC but is not a valid message names file and offset", async () => {
+    await withTempDir(async (tmp) => {
+      const dir = join(tmp, "wal");
+      await (await WAL.create(dir, undefined, opts)).close();
+      const path = join(dir, (await walFiles(dir))[0]);
+      const bytes = new Uint8Array(await readFile(path));
+      const { offset, crc } = endOf(bytes);
+      const data = new Uint8Array([0x10, 0x80]); // a payload whose field 2 varint is cut short
+      for (const type of [RecordType.Entry, RecordType.Snapshot]) {
+        const w = new ByteWriter();
+        w.ensure(8);
+        w.length = 8;
+        writeRecord(w, type, crc32c(data, crc), data);
+        writeFrameHeader(w.buf, 0, w.length - 8);
+        bytes.set(w.buf.subarray(0, w.length), offset);
+        await writeFile(path, bytes);
+        const checks: (() => Promise<unknown>)[] = [
+          () => replay(dir),
+          () => verify(dir, undefined, opts),
+        ];
+        if (type === RecordType.Snapshot) checks.push(() => validSnapshotEntries(dir, opts));
+        for (const check of checks) {
+          const e = await rejects(check(), "DECODE");
+          assert.equal(e.file, path);
+          assert.equal(e.offset, offset);
+        }
+      }
     });
   });
 
@@ -543,10 +573,6 @@ describe("error codes", () => {
       await w.readAll();
       await rejects(w.readAll(), "INVALID_ARGUMENT");
       await rejects(
-        w.save({ term: 1n, vote: 1n, commit: 1n }, range(23n, 23n)),
-        "INVALID_ARGUMENT",
-      );
-      await rejects(
         w.save({ term: 1n, vote: 1n, commit: 1n }, [entry(21n), entry(23n)]),
         "INVALID_ARGUMENT",
       );
@@ -591,6 +617,78 @@ describe("error codes", () => {
       bytes.fill(0, offset + w.length, offset + w.length + pad);
       await writeFile(path, bytes);
       await rejects(replay(dir), "DECODE");
+    });
+  });
+});
+
+describe("what etcd and raft do", () => {
+  test("a follower may save entries after a snapshot before the snapshot record (etcd's order)", async () => {
+    await withTempDir(async (tmp) => {
+      const dir = join(tmp, "wal");
+      const wal = await WAL.create(dir, undefined, opts);
+      await wal.save({ term: 1n, vote: 1n, commit: 3n }, range(1n, 3n));
+      await wal.save({ term: 2n, vote: 1n, commit: 101n }, range(101n, 101n, 2n));
+      await wal.saveSnapshot({ index: 100n, term: 2n });
+      await wal.close();
+      const { entries } = await replay(dir, { index: 100n, term: 2n });
+      assert.deepEqual(entries, range(101n, 101n, 2n));
+    });
+  });
+
+  test("save copies its arguments when called: changing them afterwards changes nothing", async () => {
+    await withTempDir(async (tmp) => {
+      const dir = join(tmp, "wal");
+      const wal = await WAL.create(dir, undefined, opts);
+      const state = { term: 1n, vote: 1n, commit: 1n };
+      const batch = [entry(1n), entry(2n)];
+      const saved = wal.save(state, batch); // not awaited yet
+      state.commit = 99n;
+      batch[0].index = 7n;
+      batch.push(entry(3n));
+      await saved;
+      await wal.close();
+      const got = await replay(dir);
+      assert.deepEqual(got.entries, [entry(1n), entry(2n)]);
+      assert.equal(got.state.commit, 1n);
+    });
+  });
+
+  test("the node:fs adapter keeps a segment locked after it is renamed, across many cuts", async () => {
+    await withTempDir(async (tmp) => {
+      const dir = join(tmp, "wal");
+      const nodeOpts = { ...opts, fs: new NodeFileSystem() };
+      const wal = await WAL.create(dir, undefined, nodeOpts);
+      for (let i = 1n; i <= 5n; i++) {
+        await wal.save({ term: 1n, vote: 1n, commit: i }, range(i, i));
+        await wal.cut();
+      }
+      await rejects(WAL.open(dir, undefined, nodeOpts), "LOCKED");
+      await wal.close();
+      const again = await WAL.open(dir, undefined, nodeOpts);
+      assert.deepEqual((await again.readAll()).entries, range(1n, 5n));
+      await again.close();
+    });
+  });
+
+  test("concurrent creates of one WAL: one wins, the other fails, nothing acknowledged is lost", async () => {
+    await withTempDir(async (tmp) => {
+      for (let round = 0; round < 10; round++) {
+        const dir = join(tmp, `wal${round}`);
+        const results = await Promise.allSettled([0, 1].map(async (k) => {
+          const w = await WAL.create(dir, enc.encode(`creator${k}`), opts);
+          await w.save({ term: 1n, vote: 1n, commit: 1n }, [entry(1n, 1n, enc.encode(`from${k}`))]);
+          await w.close();
+          return k;
+        }));
+        const won = results.filter((r) => r.status === "fulfilled");
+        assert.equal(won.length, 1, JSON.stringify(results.map((r) => r.status)));
+        const lost = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+        assert.ok(lost.reason instanceof WalError && lost.reason.code === "EXISTS");
+        const k = (won[0] as PromiseFulfilledResult<number>).value;
+        const got = await replay(dir);
+        assert.deepEqual(got.metadata, enc.encode(`creator${k}`));
+        assert.deepEqual(got.entries, [entry(1n, 1n, enc.encode(`from${k}`))]);
+      }
     });
   });
 });

@@ -9,7 +9,7 @@
 import * as fsp from "node:fs/promises";
 import type { FileInfo, FileSystem, OpenOptions, WalFile } from "./types.ts";
 
-/** Paths locked by this process (Node's stand-in for flock). */
+/** Files (device:inode) locked by this process (Node's stand-in for flock). */
 const heldLocks = new Set<string>();
 
 /** A node:fs file handle with serialized, complete, positional reads and writes. */
@@ -84,7 +84,9 @@ export class NodeFile implements WalFile {
   }
 
   async tryLock(): Promise<boolean> {
-    const key = await fsp.realpath(this.path);
+    // Keyed by inode, not path: a locked segment keeps its lock when it is renamed.
+    const st = await this.handle.stat();
+    const key = `${st.dev}:${st.ino}`;
     if (heldLocks.has(key)) return false;
     heldLocks.add(key);
     this.lockKey = key;
