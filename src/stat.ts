@@ -63,7 +63,9 @@ export async function statWal(dir: string, options?: WalOptions): Promise<WalSta
         name: n.name,
         seq: n.seq,
         startIndex: n.index,
-        size: await file.size(),
+        size: await file.size().catch((e) => {
+          throw ioError(e, "cannot stat segment", path);
+        }),
         usedBytes: 0,
         records: 0,
         entries: 0,

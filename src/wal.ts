@@ -55,14 +55,36 @@ const ZERO_STATE: HardState = { term: 0n, vote: 0n, commit: 0n };
 const ZERO_SNAPSHOT: Snapshot = { index: 0n, term: 0n };
 const EMPTY = new Uint8Array(0);
 
+/**
+ * Creates a directory and its missing parents, and fsyncs the directory above each one it
+ * created: a new directory's own entry is not durable until its parent is synced.
+ */
+async function mkdirDurable(fs: FileSystem, path: string): Promise<void> {
+  const missing: string[] = [];
+  for (let p = path; (await fs.stat(p)) === null;) {
+    missing.push(p);
+    const up = parentDir(p);
+    if (up === p) break;
+    p = up;
+  }
+  if (missing.length === 0) return;
+  await fs.mkdir(path);
+  for (const m of missing.reverse()) await fs.syncDir(parentDir(m));
+}
+
 /** Takes the lock on a directory, waiting up to 10 s for another holder to finish. */
 async function lockDirectory(fs: FileSystem, path: string): Promise<WalFile> {
   const dir = await fs.open(path).catch((e) => {
     throw ioError(e, "cannot open directory", path);
   });
-  for (let waited = 0; waited < 10_000; waited += 10) {
-    if (await dir.tryLock()) return dir;
-    await new Promise((r) => setTimeout(r, 10));
+  try {
+    for (let waited = 0; waited < 10_000; waited += 10) {
+      if (await dir.tryLock()) return dir;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } catch (e) {
+    await dir.close().catch(() => {});
+    throw ioError(e, "cannot lock directory", path);
   }
   await dir.close();
   throw new WalError("LOCKED", "another process keeps this directory locked (a create?)", {
@@ -272,7 +294,7 @@ export class WAL {
     // Creating builds <dir>.tmp and renames it: two creates of one WAL must not interleave,
     // or one would delete the other's half-built directory. The parent's lock serializes them.
     const parent = parentDir(dir);
-    await fs.mkdir(parent).catch((e) => {
+    await mkdirDurable(fs, parent).catch((e) => {
       throw ioError(e, "cannot create parent directory", parent);
     });
     const guard = await lockDirectory(fs, parent);
@@ -403,7 +425,7 @@ export class WAL {
       }
     } catch (e) {
       for (const s of opened) await s.file.close().catch(() => {});
-      throw e;
+      throw ioError(e, "cannot open WAL", dir);
     }
     return new WAL(dir, fs, segmentSizeBytes, write, "replay", opened, {
       index: snap.index,
@@ -552,6 +574,10 @@ export class WAL {
     const tail = this.tail().file;
     await tail.truncate(end.offset);
     await tail.allocate(Math.max(end.lastSize, end.offset));
+    // Make the zeroing durable before anything new is written: otherwise a crash could bring
+    // back the old bytes under a half-written new record, which would read as corruption
+    // (no zeroed sector) instead of a repairable torn tail.
+    await tail.syncData();
     this.tailOffset = end.offset;
     this.encoder = new Encoder(end.crc, end.offset);
     this.pipeline = new FilePipeline(this.fs, this.dir, this.segmentSizeBytes);
@@ -657,7 +683,11 @@ export class WAL {
       if (smaller <= 0) return;
       const released = this.segments.slice(0, smaller);
       this.segments = this.segments.slice(smaller);
-      for (const s of released) await s.file.close();
+      for (const s of released) {
+        await s.file.close().catch((e) => {
+          throw ioError(e, "cannot release segment", joinPath(this.dir, s.name.name));
+        });
+      }
     });
   }
 
