@@ -15,9 +15,9 @@ deno fmt --check
 echo "== deno lint"
 deno lint
 echo "== deno check"
-deno check mod.ts cli.ts src/ tests/ compat/ bench/ demo.ts
+deno check mod.ts cli.ts testing.ts src/ tests/ compat/ bench/ demo.ts
 echo "== deno doc --lint"
-deno doc --lint mod.ts cli.ts
+deno doc --lint mod.ts cli.ts testing.ts
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -12,7 +12,8 @@
  *
  * @example
  * ```ts
- * import { CrashFileSystem, WAL } from "../../mod.ts";
+ * import { WAL } from "../../mod.ts";
+ * import { CrashFileSystem } from "./crash.ts";
  * const fs = new CrashFileSystem(42);
  * const wal = await WAL.create("/wal", undefined, { fs });
  * fs.crashAfter(3); // the third file system call from now fails, and so does every later one
@@ -326,6 +327,7 @@ export class CrashFileSystem implements FileSystem {
     }
   }
 
+  /** The node at `path`, or null. */
   private lookup(path: string): Node | null {
     let node: Node = this.root;
     for (const p of parts(path)) {
@@ -337,6 +339,7 @@ export class CrashFileSystem implements FileSystem {
     return node;
   }
 
+  /** The directory holding `path`, and the last name in it. */
   private parentOf(path: string): { dir: DirNode; name: string } {
     const ps = parts(path);
     const name = ps.pop();
