@@ -1,16 +1,63 @@
 /**
- * The node:fs adapter. Node has no flock, so its lock is process-local: a second writer in
- * the same process gets `LOCKED`, one in another process does not. Bun's adapter
- * (`bun.ts`) extends this one with real flock and fallocate.
+ * The node:fs adapter. Bun's adapter (`bun.ts`) extends it with flock and fallocate through
+ * bun:ffi.
+ *
+ * Node has no flock API. To hold a lock that other processes (Deno, Bun, etcd, another
+ * Node) see, this adapter has util-linux's `flock(1)` take it: a small child process
+ * `flock --nonblock <file> sh -c 'echo locked; exec cat'` holds the lock for as long as its
+ * stdin is open. Closing the file closes that pipe; if this process dies, the kernel closes
+ * it, `cat` exits and the lock is released as a flock held by the process itself would be.
+ * Where `flock(1)` is missing the lock falls back to this process only.
  *
  * @module
  */
 
+import { type ChildProcess, spawn } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import type { FileInfo, FileSystem, OpenOptions, WalFile } from "./types.ts";
 
-/** Files (device:inode) locked by this process (Node's stand-in for flock). */
+/** Files (device:inode) locked by this process: flock(1) would not refuse our own lock. */
 const heldLocks = new Set<string>();
+
+/** flock(1)'s exit status for "already locked" (we pass it with --conflict-exit-code). */
+const CONFLICT = 75;
+
+/**
+ * Takes an exclusive flock on `path` in a child process. Resolves with the child holding it,
+ * null when another holder has it, or "unavailable" when flock(1) cannot be run.
+ */
+function flockHelper(path: string): Promise<ChildProcess | null | "unavailable"> {
+  return new Promise((resolve) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(
+        "flock",
+        [
+          "--nonblock",
+          "--conflict-exit-code",
+          String(CONFLICT),
+          path,
+          "sh",
+          "-c",
+          "echo locked; exec cat",
+        ],
+        { stdio: ["pipe", "pipe", "ignore"] },
+      );
+    } catch {
+      resolve("unavailable");
+      return;
+    }
+    child.once("error", () => resolve("unavailable"));
+    child.once("exit", (code) => resolve(code === CONFLICT ? null : "unavailable"));
+    child.stdout!.once("data", () => {
+      // The lock is held; let this process exit without waiting for the helper.
+      child.stdout!.destroy();
+      (child.stdin as unknown as { unref?: () => void }).unref?.();
+      child.unref();
+      resolve(child);
+    });
+  });
+}
 
 /** A node:fs file handle with serialized, complete, positional reads and writes. */
 export class NodeFile implements WalFile {
@@ -20,6 +67,7 @@ export class NodeFile implements WalFile {
   protected readonly handle: fsp.FileHandle;
   private queue: Promise<unknown> = Promise.resolve();
   private lockKey: string | null = null;
+  private lockHelper: ChildProcess | null = null;
 
   /** Wraps an open handle. */
   constructor(path: string, handle: fsp.FileHandle) {
@@ -89,7 +137,13 @@ export class NodeFile implements WalFile {
     const key = `${st.dev}:${st.ino}`;
     if (heldLocks.has(key)) return false;
     heldLocks.add(key);
+    const helper = await flockHelper(this.path);
+    if (helper === null) {
+      heldLocks.delete(key);
+      return false;
+    }
     this.lockKey = key;
+    if (helper !== "unavailable") this.lockHelper = helper;
     return true;
   }
 
@@ -97,6 +151,18 @@ export class NodeFile implements WalFile {
     return this.serial(async () => {
       if (this.lockKey !== null) heldLocks.delete(this.lockKey);
       this.lockKey = null;
+      const helper = this.lockHelper;
+      this.lockHelper = null;
+      if (helper !== null && helper.exitCode === null) {
+        // cat sees EOF and exits, then flock(1) releases the lock: wait, so the lock is
+        // free when close() resolves (but never hang on a stuck helper)
+        const exited = new Promise((r) => helper.once("exit", r));
+        helper.stdin?.end();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const stuck = new Promise((r) => (timer = setTimeout(r, 2000)));
+        await Promise.race([exited, stuck]);
+        clearTimeout(timer);
+      }
       await this.handle.close();
     });
   }
