@@ -43,6 +43,14 @@ export interface WalOptions {
   fs?: FileSystem;
 }
 
+/** A save waiting for its group to be written. */
+interface PendingSave {
+  state: HardState;
+  entries: Entry[];
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
 /** An open segment: its parsed name and its file. */
 interface OpenSegment {
   name: SegmentName;
@@ -254,6 +262,11 @@ export class WAL {
   private tailOffset = 0;
   private pipeline: FilePipeline | null = null;
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Saves waiting in the queue as one group (group commit): saves made while it waits join
+   * it, and it is written with one write and synced with one fdatasync.
+   */
+  private openGroup: PendingSave[] | null = null;
   private failure: WalError | null = null;
 
   private constructor(
@@ -434,10 +447,16 @@ export class WAL {
   }
 
   /** Runs `op` after every earlier call on this WAL. */
-  private serial<T>(op: () => Promise<T>): Promise<T> {
+  private enqueue<T>(op: () => Promise<T>): Promise<T> {
     const run = this.queue.then(op, op);
     this.queue = run.catch(() => {});
     return run;
+  }
+
+  /** Queues a call other than save: later saves must not join a group queued before it. */
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    this.openGroup = null;
+    return this.enqueue(op);
   }
 
   /** Throws CLOSED once the WAL is closed or has failed. */
@@ -603,29 +622,67 @@ export class WAL {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.serial(async () => {
-      this.checkAppend("save");
-      if (isEmptyHardState(st) && batch.length === 0) return;
-      const mustSync = batch.length > 0 || st.vote !== this.state.vote ||
-        st.term !== this.state.term;
+    return new Promise<void>((resolve, reject) => {
+      const pending: PendingSave = { state: st, entries: batch, resolve, reject };
+      if (this.openGroup !== null) {
+        this.openGroup.push(pending);
+        return;
+      }
+      const group = [pending];
+      this.openGroup = group;
+      this.enqueue(() => this.saveGroup(group));
+    });
+  }
 
+  /** Writes a group of saves, in call order, then resolves (or rejects) each of them. */
+  private async saveGroup(group: PendingSave[]): Promise<void> {
+    if (this.openGroup === group) this.openGroup = null; // later saves form the next group
+    try {
+      this.checkAppend("save");
+      await this.writeGroup(group);
+    } catch (e) {
+      for (const p of group) p.reject(e);
+      return;
+    }
+    for (const p of group) p.resolve();
+  }
+
+  /**
+   * The saves of a group go out as one write and one fdatasync. Segment cuts fall exactly
+   * where they would for the same saves made one after another (as etcd would make them).
+   */
+  private async writeGroup(group: PendingSave[]): Promise<void> {
+    let mustSync = false;
+    for (const { state, entries } of group) {
+      const hasState = !isEmptyHardState(state);
+      if (!hasState && entries.length === 0) continue;
+      // raft's MustSync: new entries, or a new term or vote
+      const syncs = entries.length > 0 || state.vote !== this.state.vote ||
+        state.term !== this.state.term;
       const enc = this.encoder!;
       try {
-        for (const e of batch) enc.entry(e);
-        if (!isEmptyHardState(st)) enc.state(st);
+        for (const e of entries) enc.entry(e);
+        if (hasState) enc.state(state);
       } catch (e) {
         // the running CRC has moved past records that will never be written
         await this.fail(e, "cannot encode records");
       }
-      await this.writeTail(enc.take());
-      if (batch.length > 0) this.lastIndex = batch[batch.length - 1].index;
-      if (!isEmptyHardState(st)) this.state = st;
-      if (enc.flushModel.flushedOffset < this.segmentSizeBytes) {
-        if (mustSync) await this.syncTail();
-        return;
+      if (entries.length > 0) this.lastIndex = entries[entries.length - 1].index;
+      if (hasState) this.state = state;
+      if (enc.flushModel.flushedOffset >= this.segmentSizeBytes) {
+        await this.writeTail(enc.take());
+        await this.cutTail(); // syncs everything written so far
+        mustSync = false;
+        continue;
       }
-      await this.cutTail();
-    });
+      if (syncs) {
+        enc.flushModel.flush(); // where etcd, saving one at a time, would have synced
+        mustSync = true;
+      }
+    }
+    const bytes = this.encoder!.take();
+    if (bytes.length > 0) await this.writeTail(bytes);
+    if (mustSync) await this.syncTail();
   }
 
   /**
