@@ -337,6 +337,29 @@ export function readEntry(buf: Uint8Array): Entry {
   return { term, index, type, data };
 }
 
+/** The Index of a raftpb.Entry, without copying its data (validates the whole message). */
+export function readEntryIndex(buf: Uint8Array): bigint {
+  const r = reader;
+  r.reset(buf, 0, buf.length);
+  let index = 0n;
+  while (r.pos < r.end) {
+    const field = r.tag();
+    if (field === 3) {
+      r.expect(0);
+      index = r.uint64();
+    } else if (field === 1 || field === 2) {
+      r.expect(0);
+      r.varint();
+    } else if (field === 4) {
+      r.expect(2);
+      r.pos = r.delimited();
+    } else {
+      r.skip(r.wire);
+    }
+  }
+  return index;
+}
+
 /** Decodes a raftpb.HardState. */
 export function readHardState(buf: Uint8Array): HardState {
   const r = reader;

@@ -42,6 +42,8 @@ export interface ScanResult {
   crc: number;
   /** Size of the last segment read. */
   lastSize: number;
+  /** Position in `files` of the last segment read (where a torn record stopped the scan). */
+  lastSegment: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -81,7 +83,7 @@ export async function scanSegments(
         if (!dec.next()) break;
       } catch (e) {
         if (e instanceof WalError && e.code === "UNEXPECTED_EOF") {
-          return { records, torn: e, offset: dec.offset, crc: dec.crc, lastSize };
+          return { records, torn: e, offset: dec.offset, crc: dec.crc, lastSize, lastSegment: k };
         }
         throw e;
       }
@@ -113,7 +115,14 @@ export async function scanSegments(
       }
     }
   }
-  return { records, torn: null, offset: dec.offset, crc: dec.crc, lastSize };
+  return {
+    records,
+    torn: null,
+    offset: dec.offset,
+    crc: dec.crc,
+    lastSize,
+    lastSegment: files.length - 1,
+  };
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -58,6 +58,16 @@ export interface ReadAllResult {
   entries: Entry[];
 }
 
+/** What {@link WAL.stream} returns: the log's metadata and state, and its entries to iterate. */
+export interface ReplayStream {
+  /** The metadata given to `create`. */
+  metadata: Uint8Array;
+  /** The last hard state saved (all zeros if none). */
+  state: HardState;
+  /** The entries after the snapshot, with raft overwrites applied, one at a time. */
+  entries: AsyncIterable<Entry>;
+}
+
 /** Record types of walpb.Record.type. */
 export const RecordType = {
   Metadata: 1,

@@ -10,8 +10,23 @@ import { ioError, WalError } from "./errors.ts";
 import { FilePipeline, type PreparedFile } from "./file_pipeline.ts";
 import { defaultFileSystem } from "./fs/default.ts";
 import type { FileSystem, WalFile } from "./fs/types.ts";
-import { checkUint64, readEntry, readHardState } from "./messages.ts";
-import { ReplayChecks, scanSegments, unexpectedType } from "./replay.ts";
+import {
+  checkUint64,
+  readEntry,
+  readEntryIndex,
+  readHardState,
+  type RecordView,
+} from "./messages.ts";
+import { Decoder } from "./decoder.ts";
+import {
+  readWhole,
+  type RecordPosition,
+  ReplayChecks,
+  type ScanResult,
+  scanSegments,
+  type SegmentFile,
+  unexpectedType,
+} from "./replay.ts";
 import { cleanPath, joinPath, parentDir } from "./path.ts";
 import {
   isConsecutive,
@@ -26,6 +41,7 @@ import {
   isEmptyHardState,
   type ReadAllResult,
   RecordType,
+  type ReplayStream,
   type Snapshot,
 } from "./types.ts";
 
@@ -536,38 +552,20 @@ export class WAL {
   }
 
   /** The body of readAll: scan, check, then prepare the tail for appending. */
-  private async replay(): Promise<ReadAllResult> {
-    const start = this.start;
-    const checks = new ReplayChecks(start);
+  /**
+   * Scans the log from the start snapshot with every check replay makes; entry records go
+   * to `onEntry`. Leaves the metadata and last index set.
+   */
+  private async scanLog(
+    onEntry: (rec: RecordView, at: RecordPosition) => void,
+  ): Promise<{ state: HardState; end: ScanResult }> {
+    const checks = new ReplayChecks(this.start);
     let state = ZERO_STATE;
-    const entries: Entry[] = [];
-    const files = this.segments.map((s) => ({
-      path: joinPath(this.dir, s.name.name),
-      file: s.file,
-    }));
-
-    const end = await scanSegments(files, (rec, at) => {
+    const end = await scanSegments(this.segmentFiles(), (rec, at) => {
       switch (rec.type) {
-        case RecordType.Entry: {
-          const e = readEntry(rec.data ?? EMPTY);
-          if (e.index > start.index) {
-            const offset = e.index - start.index - 1n;
-            if (offset > BigInt(entries.length)) {
-              throw new WalError(
-                "SLICE_OUT_OF_RANGE",
-                `entry index ${e.index} leaves a gap after index ${
-                  start.index + BigInt(entries.length)
-                }`,
-                at,
-              );
-            }
-            // raft overwrite: a lower index replaces everything from there on
-            entries.length = Number(offset);
-            entries.push(e);
-          }
-          this.lastIndex = e.index;
+        case RecordType.Entry:
+          onEntry(rec, at);
           return;
-        }
         case RecordType.State:
           state = readHardState(rec.data ?? EMPTY);
           return;
@@ -580,13 +578,50 @@ export class WAL {
     // Opened for writing, the log must end cleanly: a torn tail needs repair first.
     if (end.torn !== null && this.writable) throw end.torn;
     checks.requireMatch(this.dir, end.torn);
-
     this.metadata = checks.metadata ?? null;
-    const result = { metadata: checks.metadata?.slice() ?? new Uint8Array(0), state, entries };
+    return { state, end };
+  }
+
+  /** The open segments as paths and files. */
+  private segmentFiles(): SegmentFile[] {
+    return this.segments.map((s) => ({ path: joinPath(this.dir, s.name.name), file: s.file }));
+  }
+
+  /** The error for an entry whose index leaves a gap after `length` entries. */
+  private gap(index: bigint, length: bigint, at: RecordPosition): WalError {
+    return new WalError(
+      "SLICE_OUT_OF_RANGE",
+      `entry index ${index} leaves a gap after index ${this.start.index + length}`,
+      at,
+    );
+  }
+
+  /** The body of readAll: one pass that checks and collects, then prepares the tail. */
+  private async replay(): Promise<ReadAllResult> {
+    const start = this.start;
+    const entries: Entry[] = [];
+    const { state, end } = await this.scanLog((rec, at) => {
+      const e = readEntry(rec.data ?? EMPTY);
+      if (e.index > start.index) {
+        const offset = e.index - start.index - 1n;
+        if (offset > BigInt(entries.length)) throw this.gap(e.index, BigInt(entries.length), at);
+        // raft overwrite: a lower index replaces everything from there on
+        entries.length = Number(offset);
+        entries.push(e);
+      }
+      this.lastIndex = e.index;
+    });
+    const result = { metadata: this.metadata?.slice() ?? new Uint8Array(0), state, entries };
+    await this.finishReplay(end);
+    return result;
+  }
+
+  /** Ends replay: read mode releases the files, write mode makes the tail ready to append. */
+  private async finishReplay(end: ScanResult): Promise<void> {
     if (!this.writable) {
       await this.release();
       this.phase = "done";
-      return result;
+      return;
     }
     // Bytes after the last good record were never acknowledged; a partial overwrite of them
     // would read back as corruption, so zero them before appending (keeping the size).
@@ -601,7 +636,126 @@ export class WAL {
     this.encoder = new Encoder(end.crc, end.offset);
     this.pipeline = new FilePipeline(this.fs, this.dir, this.segmentSizeBytes);
     this.phase = "append";
-    return result;
+  }
+
+  /**
+   * Replays the log like {@link WAL.readAll}, but hands the entries out one at a time, so
+   * memory stays bounded by a segment, not by the log. The whole log is checked before the
+   * first entry comes out (a first pass reads only indexes); raft overwrites are applied
+   * (an entry is yielded only if no later record replaces it). Callable once, instead of
+   * readAll; in write mode, saves wait until the iteration has ended (or was broken off).
+   *
+   * @example
+   * ```ts
+   * import { WAL } from "./mod.ts";
+   * const wal = await WAL.openForRead("/var/lib/app/wal");
+   * const { state, entries } = await wal.stream();
+   * for await (const e of entries) console.log(e.index);
+   * await wal.close();
+   * ```
+   */
+  stream(): Promise<ReplayStream> {
+    return this.serial(async () => {
+      this.checkOpen("stream");
+      if (this.phase !== "replay") {
+        throw new WalError("INVALID_ARGUMENT", "a WAL replays once, after open", {
+          file: this.dir,
+        });
+      }
+      try {
+        return await this.streamPass1();
+      } catch (e) {
+        await this.release().catch(() => {});
+        this.phase = "closed";
+        throw ioError(e, "cannot replay WAL", this.dir);
+      }
+    });
+  }
+
+  /** Shorthand for the entries of {@link WAL.stream}. */
+  async *entries(): AsyncGenerator<Entry, void, undefined> {
+    yield* (await this.stream()).entries;
+  }
+
+  /** Checks the whole log, noting per segment the lowest entry index it holds. */
+  private async streamPass1(): Promise<ReplayStream> {
+    const start = this.start;
+    const files = this.segmentFiles();
+    const position = new Map(files.map((f, k) => [f.path, k]));
+    const lowest: (bigint | null)[] = files.map(() => null);
+    let length = 0n;
+    const { state, end } = await this.scanLog((rec, at) => {
+      const index = readEntryIndex(rec.data ?? EMPTY);
+      if (index > start.index) {
+        const offset = index - start.index - 1n;
+        if (offset > length) throw this.gap(index, length, at);
+        length = offset + 1n;
+        const k = position.get(at.file)!;
+        if (lowest[k] === null || index < lowest[k]!) lowest[k] = index;
+      }
+      this.lastIndex = index;
+    });
+    // laterLowest[k]: the lowest index written after segment k; an entry at or above it is
+    // replaced by a later record
+    const laterLowest: (bigint | null)[] = files.map(() => null);
+    for (let k = end.lastSegment - 1; k >= 0; k--) {
+      const a = laterLowest[k + 1];
+      const b = lowest[k + 1];
+      laterLowest[k] = a === null ? b : b === null ? a : a < b ? a : b;
+    }
+    const metadata = this.metadata?.slice() ?? new Uint8Array(0);
+    return { metadata, state, entries: this.streamPass2(files, end, laterLowest) };
+  }
+
+  /** Yields the surviving entries, one segment in memory at a time. */
+  private async *streamPass2(
+    files: SegmentFile[],
+    end: ScanResult,
+    laterLowest: (bigint | null)[],
+  ): AsyncGenerator<Entry, void, undefined> {
+    const start = this.start;
+    const dec = new Decoder();
+    try {
+      for (let k = 0; k <= end.lastSegment; k++) {
+        if (this.phase === "closed") {
+          throw new WalError("CLOSED", "the WAL was closed during replay", { file: this.dir });
+        }
+        const { path, file } = files[k];
+        let bytes = await readWhole(file).catch((e) => {
+          throw ioError(e, "cannot read segment", path);
+        });
+        if (k === end.lastSegment) bytes = bytes.subarray(0, end.offset);
+        dec.begin(path, bytes, false);
+        const indexes: bigint[] = [];
+        const starts: number[] = [];
+        const ends: number[] = [];
+        while (dec.next()) {
+          const rec = dec.record;
+          if (rec.type === RecordType.Crc) dec.updateCRC(rec.crc);
+          if (rec.type !== RecordType.Entry || rec.data === null) continue;
+          const index = readEntryIndex(rec.data);
+          if (index <= start.index) continue;
+          indexes.push(index);
+          starts.push(rec.data.byteOffset - bytes.byteOffset);
+          ends.push(rec.data.byteOffset - bytes.byteOffset + rec.data.length);
+        }
+        const keep = new Uint8Array(indexes.length);
+        let min = laterLowest[k];
+        for (let j = indexes.length - 1; j >= 0; j--) {
+          if (min === null || indexes[j] < min) {
+            keep[j] = 1;
+            min = indexes[j];
+          }
+        }
+        for (let j = 0; j < indexes.length; j++) {
+          if (keep[j] === 1) yield readEntry(bytes.subarray(starts[j], ends[j]));
+        }
+      }
+      if (this.phase === "replay") await this.finishReplay(end);
+    } finally {
+      // broken off early: still end replay, so the WAL can be used (or closed)
+      if (this.phase === "replay") await this.finishReplay(end).catch(() => {});
+    }
   }
 
   /**
