@@ -156,7 +156,7 @@ export async function validSnapshotEntries(dir: string, options?: WalOptions): P
  * ```
  */
 export async function repair(dir: string, options?: WalOptions): Promise<RepairResult> {
-  const { fs } = await resolveOptions(options);
+  const { fs, observer } = await resolveOptions(options);
   dir = cleanPath(dir);
   const segments = await listSegments(fs, dir);
   const path = joinPath(dir, segments[segments.length - 1].name);
@@ -176,7 +176,8 @@ export async function repair(dir: string, options?: WalOptions): Promise<RepairR
     const brokenCopy = path + ".broken";
     await fs.copyFile(path, brokenCopy);
     await file.truncate(end.offset);
-    await file.sync();
+    await observer.fsync("file", path, () => file.sync());
+    observer.emit({ type: "repair", path, offset: end.offset, brokenCopy });
     return { repaired: true, file: path, offset: end.offset, brokenCopy };
   } catch (e) {
     throw ioError(e, "cannot repair WAL", path);

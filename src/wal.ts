@@ -9,6 +9,7 @@ import { Encoder } from "./encoder.ts";
 import { ioError, WalError } from "./errors.ts";
 import { FilePipeline, type PreparedFile } from "./file_pipeline.ts";
 import { defaultFileSystem } from "./fs/default.ts";
+import { type ObserveOptions, Observer } from "./observe.ts";
 import type { FileSystem, WalFile } from "./fs/types.ts";
 import {
   checkUint64,
@@ -49,7 +50,7 @@ import {
 export const DEFAULT_SEGMENT_SIZE_BYTES = 64_000_000;
 
 /** Options for {@link WAL.create}, {@link WAL.open} and the module functions. */
-export interface WalOptions {
+export interface WalOptions extends ObserveOptions {
   /**
    * Size segments are preallocated to, and the size at which a save cuts a new segment.
    * Default 64,000,000 (etcd's `SegmentSizeBytes`).
@@ -119,7 +120,7 @@ async function lockDirectory(fs: FileSystem, path: string): Promise<WalFile> {
 /** Resolves options to concrete values. */
 export async function resolveOptions(
   options: WalOptions = {},
-): Promise<{ fs: FileSystem; segmentSizeBytes: number }> {
+): Promise<{ fs: FileSystem; segmentSizeBytes: number; observer: Observer }> {
   const size = options.segmentSizeBytes ?? DEFAULT_SEGMENT_SIZE_BYTES;
   if (!Number.isSafeInteger(size) || size < 64) {
     throw new WalError(
@@ -127,7 +128,11 @@ export async function resolveOptions(
       `segmentSizeBytes must be an integer >= 64: got ${size}`,
     );
   }
-  return { fs: options.fs ?? await defaultFileSystem(), segmentSizeBytes: size };
+  return {
+    fs: options.fs ?? await defaultFileSystem(),
+    segmentSizeBytes: size,
+    observer: new Observer(options),
+  };
 }
 
 /** Lists the segments of a WAL directory, sorted; FILE_NOT_FOUND when there are none. */
@@ -285,10 +290,13 @@ export class WAL {
   private openGroup: PendingSave[] | null = null;
   private failure: WalError | null = null;
 
+  private readonly observer: Observer;
+
   private constructor(
     dir: string,
     fs: FileSystem,
     segmentSizeBytes: number,
+    observer: Observer,
     writable: boolean,
     phase: Phase,
     segments: OpenSegment[],
@@ -297,6 +305,7 @@ export class WAL {
     this.dir = dir;
     this.fs = fs;
     this.segmentSizeBytes = segmentSizeBytes;
+    this.observer = observer;
     this.writable = writable;
     this.phase = phase;
     this.segments = segments;
@@ -318,7 +327,7 @@ export class WAL {
     if (metadata !== undefined && !(metadata instanceof Uint8Array)) {
       throw new WalError("INVALID_ARGUMENT", "metadata must be a Uint8Array");
     }
-    const { fs, segmentSizeBytes } = await resolveOptions(options);
+    const { fs, segmentSizeBytes, observer } = await resolveOptions(options);
     dir = cleanPath(dir);
     // Creating builds <dir>.tmp and renames it: two creates of one WAL must not interleave,
     // or one would delete the other's half-built directory. The parent's lock serializes them.
@@ -328,7 +337,7 @@ export class WAL {
     });
     const guard = await lockDirectory(fs, parent);
     try {
-      return await WAL.createLocked(fs, dir, metadata ?? null, segmentSizeBytes);
+      return await WAL.createLocked(fs, dir, metadata ?? null, segmentSizeBytes, observer);
     } finally {
       await guard.close().catch(() => {});
     }
@@ -340,6 +349,7 @@ export class WAL {
     dir: string,
     metadata: Uint8Array | null,
     segmentSizeBytes: number,
+    observer: Observer,
   ): Promise<WAL> {
     const existing = await fs.stat(dir).catch((e) => {
       throw ioError(e, "cannot stat WAL directory", dir);
@@ -381,16 +391,19 @@ export class WAL {
       const bytes = enc.take();
       await file.write(bytes, 0);
       enc.flushModel.flush();
-      await file.syncData();
-      await fs.syncDir(tmp); // the segment's directory entry, before the rename publishes it
+      const f = file;
+      await observer.fsync("file", joinPath(tmp, name), () => f.syncData());
+      // the segment's directory entry, before the rename publishes it
+      await observer.fsync("directory", tmp, () => fs.syncDir(tmp));
       if (existing !== null) await fs.remove(dir); // an empty directory, checked above
       await fs.rename(tmp, dir);
-      await fs.syncDir(parentDir(dir));
+      await observer.fsync("directory", parentDir(dir), () => fs.syncDir(parentDir(dir)));
 
       const wal = new WAL(
         dir,
         fs,
         segmentSizeBytes,
+        observer,
         true,
         "append",
         [{ name: { name, seq: 0n, index: 0n }, file }],
@@ -437,7 +450,7 @@ export class WAL {
     write: boolean,
   ): Promise<WAL> {
     checkSnapshot(snap);
-    const { fs, segmentSizeBytes } = await resolveOptions(options);
+    const { fs, segmentSizeBytes, observer } = await resolveOptions(options);
     dir = cleanPath(dir);
     const selected = selectSegments(await listSegments(fs, dir), snap, dir);
     const opened: OpenSegment[] = [];
@@ -456,7 +469,7 @@ export class WAL {
       for (const s of opened) await s.file.close().catch(() => {});
       throw ioError(e, "cannot open WAL", dir);
     }
-    return new WAL(dir, fs, segmentSizeBytes, write, "replay", opened, {
+    return new WAL(dir, fs, segmentSizeBytes, observer, write, "replay", opened, {
       index: snap.index,
       term: snap.term,
     });
@@ -631,7 +644,7 @@ export class WAL {
     // Make the zeroing durable before anything new is written: otherwise a crash could bring
     // back the old bytes under a half-written new record, which would read as corruption
     // (no zeroed sector) instead of a repairable torn tail.
-    await tail.syncData();
+    await this.observer.fsync("file", this.tailPath(), () => tail.syncData());
     this.tailOffset = end.offset;
     this.encoder = new Encoder(end.crc, end.offset);
     this.pipeline = new FilePipeline(this.fs, this.dir, this.segmentSizeBytes);
@@ -938,13 +951,15 @@ export class WAL {
       await this.fail(e, "write failed");
     }
     this.tailOffset += bytes.length;
+    this.observer.emit({ type: "write", path: this.tailPath(), bytes: bytes.length });
   }
 
   /** fdatasync of the tail; a failure fails the WAL. */
   private async syncTail(): Promise<void> {
     this.encoder!.flushModel.flush();
+    const tail = this.tail().file;
     try {
-      await this.tail().file.syncData();
+      await this.observer.fsync("file", this.tailPath(), () => tail.syncData());
     } catch (e) {
       // After a failed fsync the kernel may have dropped the dirty pages: never retry.
       await this.fail(e, "fdatasync failed");
@@ -961,7 +976,7 @@ export class WAL {
     try {
       await old.file.truncate(this.tailOffset);
       enc.flushModel.flush();
-      await old.file.syncData();
+      await this.observer.fsync("file", this.tailPath(), () => old.file.syncData());
 
       next = await this.pipeline!.take();
       const head = new Encoder(enc.crc, 0);
@@ -970,14 +985,16 @@ export class WAL {
       if (!isEmptyHardState(this.state)) head.state(this.state);
       const bytes = head.take();
       await next.file.write(bytes, 0);
-      await next.file.syncData();
+      const file = next.file;
+      await this.observer.fsync("file", next.path, () => file.syncData());
       await this.fs.rename(next.path, path);
-      await this.fs.syncDir(this.dir);
+      await this.observer.fsync("directory", this.dir, () => this.fs.syncDir(this.dir));
 
       const seg = { name, seq: old.name.seq + 1n, index: this.lastIndex + 1n };
       this.segments.push({ name: seg, file: next.file });
       this.tailOffset = bytes.length;
       this.encoder = new Encoder(head.crc, bytes.length);
+      this.observer.emit({ type: "cut", path, index: seg.index });
     } catch (e) {
       await next?.file.close().catch(() => {});
       await this.fail(e, `cut to ${name} failed`);
