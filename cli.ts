@@ -16,9 +16,14 @@ import { runCli } from "./src/cli.ts";
 export { type CliIO, runCli } from "./src/cli.ts";
 
 if (import.meta.main) {
+  const tty = process.stderr.isTTY === true;
   const code = await runCli(process.argv.slice(2), {
     out: (line) => process.stdout.write(line + "\n"),
     err: (line) => process.stderr.write(line + "\n"),
+    // progress only on a terminal: overwrite one line in place, clear it at the end
+    progress: tty
+      ? (text) => process.stderr.write(text === null ? "\r\x1b[K" : `\r\x1b[K${text}`)
+      : undefined,
   });
   process.exitCode = code;
 }

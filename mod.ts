@@ -32,7 +32,7 @@ export { DEFAULT_SEGMENT_SIZE_BYTES, WAL } from "./src/wal.ts";
 export type { WalOptions } from "./src/wal.ts";
 export type { ObserveOptions, WalEvent, WalLogger } from "./src/observe.ts";
 export { exists, repair, validSnapshotEntries, verify } from "./src/repair.ts";
-export type { RepairResult, TornTail, VerifyResult } from "./src/repair.ts";
+export type { CheckOptions, RepairResult, TornTail, VerifyResult } from "./src/repair.ts";
 export { purge } from "./src/purge.ts";
 export type { PurgeOptions } from "./src/purge.ts";
 export type { FileInfo, FileSystem, OpenOptions, WalFile } from "./src/fs/types.ts";

@@ -6,8 +6,10 @@
  * @module
  */
 
+import { fromBinary } from "@bufbuild/protobuf";
+import { ConfChangeSchema, ConfChangeV2Schema } from "../gen/raftpb/raft_pb.ts";
 import { WalError } from "./errors.ts";
-import { repair, validSnapshotEntries, verify } from "./repair.ts";
+import { type CheckOptions, repair, validSnapshotEntries, verify } from "./repair.ts";
 import { statWal } from "./stat.ts";
 import type { Entry, Snapshot } from "./types.ts";
 import { WAL, type WalOptions } from "./wal.ts";
@@ -18,6 +20,11 @@ export interface CliIO {
   out(line: string): void;
   /** Writes a line to standard error. */
   err(line: string): void;
+  /**
+   * Shows transient progress (a terminal overwrites it in place); null `text` clears it.
+   * Left out when output is not a terminal, so piped output stays quiet.
+   */
+  progress?(text: string | null): void;
 }
 
 const USAGE: Record<string, string> = {
@@ -128,6 +135,31 @@ function hex(b: Uint8Array): string {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+const CHANGE_TYPES = ["AddNode", "RemoveNode", "UpdateNode", "AddLearnerNode"];
+const TRANSITIONS = ["Auto", "JointImplicit", "JointExplicit"];
+
+/** A readable form of an entry's data: conf changes decoded, otherwise text or hex. */
+function showEntryData(e: Entry): string {
+  try {
+    if (e.type === 1) {
+      const c = fromBinary(ConfChangeSchema, e.data);
+      const ctx = c.context.length > 0 ? ` context ${showBytes(c.context)}` : "";
+      return `ConfChange ${CHANGE_TYPES[c.type] ?? c.type} node ${c.nodeId} id ${c.id}${ctx}`;
+    }
+    if (e.type === 2) {
+      const c = fromBinary(ConfChangeV2Schema, e.data);
+      const changes = c.changes.map((x) => `${CHANGE_TYPES[x.type] ?? x.type} ${x.nodeId}`);
+      const ctx = c.context.length > 0 ? ` context ${showBytes(c.context)}` : "";
+      return `ConfChangeV2 ${TRANSITIONS[c.transition] ?? c.transition} [${
+        changes.join(", ")
+      }]${ctx}`;
+    }
+  } catch {
+    // not a valid conf change: show the bytes
+  }
+  return showBytes(e.data);
+}
+
 /** Text when the bytes are printable UTF-8, else `0x`-prefixed hex. */
 function showBytes(b: Uint8Array): string {
   if (b.length === 0) return "";
@@ -204,7 +236,7 @@ async function dump(argv: readonly string[], io: CliIO, options: WalOptions): Pr
       const type = TYPE_NAMES[e.type] ?? `type${e.type}`;
       io.out(
         `${String(e.term).padStart(10)} ${String(e.index).padStart(10)}  ${type.padEnd(12)}  ${
-          showBytes(e.data)
+          showEntryData(e)
         }`,
       );
     }
@@ -216,7 +248,8 @@ async function verifyCmd(argv: readonly string[], io: CliIO, options: WalOptions
   const args = parseArgs(argv, ["snap-index", "snap-term"]);
   if (args.help) return help("verify", io);
   const dir = oneDir(args, "verify");
-  const r = await verify(dir, snapFlags(args), options);
+  const r = await verify(dir, snapFlags(args), withProgress(options, io, "verifying"));
+  io.progress?.(null);
   io.out(`ok: ${r.segments} segment(s), ${r.records} record(s) verified`);
   if (r.tornTail !== null) {
     io.out(
@@ -230,7 +263,8 @@ async function verifyCmd(argv: readonly string[], io: CliIO, options: WalOptions
 async function repairCmd(argv: readonly string[], io: CliIO, options: WalOptions): Promise<number> {
   const args = parseArgs(argv, []);
   if (args.help) return help("repair", io);
-  const r = await repair(oneDir(args, "repair"), options);
+  const r = await repair(oneDir(args, "repair"), withProgress(options, io, "repairing"));
+  io.progress?.(null);
   io.out(
     r.repaired
       ? `repaired: truncated ${r.file} to ${r.offset} bytes; the original is kept as ${r.brokenCopy}`
@@ -274,6 +308,19 @@ async function statCmd(argv: readonly string[], io: CliIO, options: WalOptions):
     io.out(`torn tail: ${s.tornTail.file} at offset ${s.tornTail.offset} (${s.tornTail.reason})`);
   }
   return 0;
+}
+
+/** Adds a progress reporter to the options when the output is a terminal. */
+function withProgress(options: WalOptions, io: CliIO, verb: string): CheckOptions {
+  if (io.progress === undefined) return options;
+  const show = io.progress.bind(io);
+  return {
+    ...options,
+    onProgress: (done, total, path) => {
+      const pct = total === 0 ? 100 : Math.floor((done / total) * 100);
+      show(`${verb}: ${done}/${total} segments (${pct}%) ${done < total ? path : ""}`);
+    },
+  };
 }
 
 function help(command: string, io: CliIO): number {

@@ -24,6 +24,12 @@ export interface TornTail {
   reason: string;
 }
 
+/** Options for {@link verify} and {@link repair}. */
+export interface CheckOptions extends WalOptions {
+  /** Called as the work proceeds: `done` of `total` segments, and the one being read. */
+  onProgress?: (done: number, total: number, path: string) => void;
+}
+
 /** What {@link verify} found. */
 export interface VerifyResult {
   /** Number of segments read. */
@@ -84,7 +90,7 @@ async function closeAll(files: SegmentFile[]): Promise<void> {
 export async function verify(
   dir: string,
   snap: Snapshot = { index: 0n, term: 0n },
-  options?: WalOptions,
+  options?: CheckOptions,
 ): Promise<VerifyResult> {
   const { fs } = await resolveOptions(options);
   dir = cleanPath(dir);
@@ -100,7 +106,8 @@ export async function verify(
       else if (rec.type !== RecordType.Crc && !checks.handle(rec, at)) {
         throw unexpectedType(rec, at);
       }
-    });
+    }, options?.onProgress);
+    options?.onProgress?.(files.length, files.length, dir);
     checks.requireMatch(dir, end.torn);
     const tornTail = end.torn === null
       ? null
@@ -155,7 +162,7 @@ export async function validSnapshotEntries(dir: string, options?: WalOptions): P
  * }
  * ```
  */
-export async function repair(dir: string, options?: WalOptions): Promise<RepairResult> {
+export async function repair(dir: string, options?: CheckOptions): Promise<RepairResult> {
   const { fs, observer } = await resolveOptions(options);
   dir = cleanPath(dir);
   const segments = await listSegments(fs, dir);
@@ -169,7 +176,8 @@ export async function repair(dir: string, options?: WalOptions): Promise<RepairR
         file: path,
       });
     }
-    const end = await scanSegments([{ path, file }], () => {});
+    const end = await scanSegments([{ path, file }], () => {}, options?.onProgress);
+    options?.onProgress?.(1, 1, path);
     if (end.torn === null) {
       return { repaired: false, file: path, offset: end.offset, brokenCopy: null };
     }

@@ -63,6 +63,7 @@ export async function readWhole(file: WalFile): Promise<Uint8Array> {
 export async function scanSegments(
   files: readonly SegmentFile[],
   onRecord: (rec: RecordView, at: RecordPosition) => void,
+  onSegment?: (done: number, total: number, path: string) => void,
 ): Promise<ScanResult> {
   const dec = new Decoder();
   const rec = dec.record;
@@ -71,6 +72,7 @@ export async function scanSegments(
   let lastSize = 0;
   for (let k = 0; k < files.length; k++) {
     const { path, file } = files[k];
+    onSegment?.(k, files.length, path);
     const bytes = await readWhole(file).catch((e) => {
       throw ioError(e, "cannot read segment", path);
     });

@@ -8,6 +8,8 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { ConfChangeSchema, ConfChangeV2Schema } from "../gen/raftpb/raft_pb.ts";
 import { readJson } from "../compat/script.ts";
 import { EntryType, WAL } from "../mod.ts";
 import { runCli } from "../src/cli.ts";
@@ -208,6 +210,73 @@ describe("wal CLI", () => {
       assert.match(h.out, new RegExp(`^usage: wal ${c} <dir>`));
     }
     assert.match((await cli("--help")).out, /^usage: wal <command>/);
+  });
+
+  test("text dumps decode ConfChange and ConfChangeV2 entries", async () => {
+    await withTempDir(async (tmp) => {
+      const dir = join(tmp, "wal");
+      const cc = toBinary(
+        ConfChangeSchema,
+        create(ConfChangeSchema, {
+          type: 3,
+          nodeId: 0x1234n,
+          id: 7n,
+          context: enc.encode("peer-url"),
+        }),
+      );
+      const cc2 = toBinary(
+        ConfChangeV2Schema,
+        create(ConfChangeV2Schema, {
+          transition: 2,
+          changes: [{ type: 0, nodeId: 5n }, { type: 1, nodeId: 6n }],
+        }),
+      );
+      const wal = await WAL.create(dir, undefined, opts);
+      await wal.save({ term: 1n, vote: 1n, commit: 3n }, [
+        { term: 1n, index: 1n, type: EntryType.ConfChange, data: cc },
+        { term: 1n, index: 2n, type: EntryType.ConfChangeV2, data: cc2 },
+        { term: 1n, index: 3n, type: EntryType.ConfChange, data: new Uint8Array([0xff]) },
+      ]);
+      await wal.close();
+      const r = await cli("dump", dir);
+      assert.equal(r.code, 0, r.err);
+      assert.match(
+        r.out,
+        /1 +confchange +ConfChange AddLearnerNode node 4660 id 7 context "peer-url"/,
+      );
+      assert.match(
+        r.out,
+        /2 +confchangev2 +ConfChangeV2 JointExplicit \[AddNode 5, RemoveNode 6\]/,
+      );
+      assert.match(r.out, /3 +confchange +0xff/); // not a valid message: shown as bytes
+    });
+  });
+
+  test("verify and repair report progress when the output is a terminal, and only then", async () => {
+    await withTempDir(async (tmp) => {
+      const dir = join(tmp, "wal");
+      await sample(dir);
+      const shown: (string | null)[] = [];
+      const out: string[] = [];
+      const io = {
+        out: (l: string) => out.push(l),
+        err: (l: string) => out.push(l),
+        progress: (t: string | null) => shown.push(t),
+      };
+      assert.equal(await runCli(["verify", dir], io, opts), 0);
+      const n = (await segments(dir)).length;
+      assert.deepEqual(shown.filter((t) => t !== null).map((t) => t!.split(" ")[1]), [
+        ...Array.from({ length: n }, (_, k) => `${k}/${n}`),
+        `${n}/${n}`,
+      ]);
+      assert.equal(shown[shown.length - 1], null); // cleared at the end
+      shown.length = 0;
+      assert.equal(await runCli(["repair", dir], io, opts), 0);
+      assert.ok(shown.some((t) => t !== null && t.startsWith("repairing: ")));
+      // without a progress sink (piped), output is the same lines and nothing else
+      const quiet = await cli("verify", dir);
+      assert.equal(quiet.out.split("\n").length, 1);
+    });
   });
 
   test("dump does not take the writer's lock", async () => {

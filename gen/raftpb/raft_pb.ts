@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file raftpb/raft.proto.
  */
 export const file_raftpb_raft: GenFile = /*@__PURE__*/
-  fileDesc("ChFyYWZ0cGIvcmFmdC5wcm90bxIGcmFmdHBiIlMKBUVudHJ5EgwKBFRlcm0YAiABKAQSDQoFSW5kZXgYAyABKAQSHwoEVHlwZRgBIAEoDjIRLnJhZnRwYi5FbnRyeVR5cGUSDAoERGF0YRgEIAEoDCI3CglIYXJkU3RhdGUSDAoEdGVybRgBIAEoBBIMCgR2b3RlGAIgASgEEg4KBmNvbW1pdBgDIAEoBCJxCglDb25mU3RhdGUSDgoGdm90ZXJzGAEgAygEEhAKCGxlYXJuZXJzGAIgAygEEhcKD3ZvdGVyc19vdXRnb2luZxgDIAMoBBIVCg1sZWFybmVyc19uZXh0GAQgAygEEhIKCmF1dG9fbGVhdmUYBSABKAgqSAoJRW50cnlUeXBlEg8KC0VudHJ5Tm9ybWFsEAASEwoPRW50cnlDb25mQ2hhbmdlEAESFQoRRW50cnlDb25mQ2hhbmdlVjIQAg");
+  fileDesc("ChFyYWZ0cGIvcmFmdC5wcm90bxIGcmFmdHBiIlMKBUVudHJ5EgwKBFRlcm0YAiABKAQSDQoFSW5kZXgYAyABKAQSHwoEVHlwZRgBIAEoDjIRLnJhZnRwYi5FbnRyeVR5cGUSDAoERGF0YRgEIAEoDCI3CglIYXJkU3RhdGUSDAoEdGVybRgBIAEoBBIMCgR2b3RlGAIgASgEEg4KBmNvbW1pdBgDIAEoBCJxCglDb25mU3RhdGUSDgoGdm90ZXJzGAEgAygEEhAKCGxlYXJuZXJzGAIgAygEEhcKD3ZvdGVyc19vdXRnb2luZxgDIAMoBBIVCg1sZWFybmVyc19uZXh0GAQgAygEEhIKCmF1dG9fbGVhdmUYBSABKAgiYAoKQ29uZkNoYW5nZRIkCgR0eXBlGAIgASgOMhYucmFmdHBiLkNvbmZDaGFuZ2VUeXBlEg8KB25vZGVfaWQYAyABKAQSDwoHY29udGV4dBgEIAEoDBIKCgJpZBgBIAEoBCJJChBDb25mQ2hhbmdlU2luZ2xlEiQKBHR5cGUYASABKA4yFi5yYWZ0cGIuQ29uZkNoYW5nZVR5cGUSDwoHbm9kZV9pZBgCIAEoBCJ8CgxDb25mQ2hhbmdlVjISMAoKdHJhbnNpdGlvbhgBIAEoDjIcLnJhZnRwYi5Db25mQ2hhbmdlVHJhbnNpdGlvbhIpCgdjaGFuZ2VzGAIgAygLMhgucmFmdHBiLkNvbmZDaGFuZ2VTaW5nbGUSDwoHY29udGV4dBgDIAEoDCpICglFbnRyeVR5cGUSDwoLRW50cnlOb3JtYWwQABITCg9FbnRyeUNvbmZDaGFuZ2UQARIVChFFbnRyeUNvbmZDaGFuZ2VWMhACKoIBChRDb25mQ2hhbmdlVHJhbnNpdGlvbhIcChhDb25mQ2hhbmdlVHJhbnNpdGlvbkF1dG8QABIlCiFDb25mQ2hhbmdlVHJhbnNpdGlvbkpvaW50SW1wbGljaXQQARIlCiFDb25mQ2hhbmdlVHJhbnNpdGlvbkpvaW50RXhwbGljaXQQAip5Cg5Db25mQ2hhbmdlVHlwZRIVChFDb25mQ2hhbmdlQWRkTm9kZRAAEhgKFENvbmZDaGFuZ2VSZW1vdmVOb2RlEAESGAoUQ29uZkNoYW5nZVVwZGF0ZU5vZGUQAhIcChhDb25mQ2hhbmdlQWRkTGVhcm5lck5vZGUQAw");
 
 /**
  * @generated from message raftpb.Entry
@@ -112,6 +112,91 @@ export const ConfStateSchema: GenMessage<ConfState> = /*@__PURE__*/
   messageDesc(file_raftpb_raft, 2);
 
 /**
+ * The payload of an EntryConfChange entry.
+ *
+ * @generated from message raftpb.ConfChange
+ */
+export type ConfChange = Message<"raftpb.ConfChange"> & {
+  /**
+   * @generated from field: optional raftpb.ConfChangeType type = 2;
+   */
+  type: ConfChangeType;
+
+  /**
+   * @generated from field: optional uint64 node_id = 3;
+   */
+  nodeId: bigint;
+
+  /**
+   * @generated from field: optional bytes context = 4;
+   */
+  context: Uint8Array;
+
+  /**
+   * @generated from field: optional uint64 id = 1;
+   */
+  id: bigint;
+};
+
+/**
+ * Describes the message raftpb.ConfChange.
+ * Use `create(ConfChangeSchema)` to create a new message.
+ */
+export const ConfChangeSchema: GenMessage<ConfChange> = /*@__PURE__*/
+  messageDesc(file_raftpb_raft, 3);
+
+/**
+ * @generated from message raftpb.ConfChangeSingle
+ */
+export type ConfChangeSingle = Message<"raftpb.ConfChangeSingle"> & {
+  /**
+   * @generated from field: optional raftpb.ConfChangeType type = 1;
+   */
+  type: ConfChangeType;
+
+  /**
+   * @generated from field: optional uint64 node_id = 2;
+   */
+  nodeId: bigint;
+};
+
+/**
+ * Describes the message raftpb.ConfChangeSingle.
+ * Use `create(ConfChangeSingleSchema)` to create a new message.
+ */
+export const ConfChangeSingleSchema: GenMessage<ConfChangeSingle> = /*@__PURE__*/
+  messageDesc(file_raftpb_raft, 4);
+
+/**
+ * The payload of an EntryConfChangeV2 entry.
+ *
+ * @generated from message raftpb.ConfChangeV2
+ */
+export type ConfChangeV2 = Message<"raftpb.ConfChangeV2"> & {
+  /**
+   * @generated from field: optional raftpb.ConfChangeTransition transition = 1;
+   */
+  transition: ConfChangeTransition;
+
+  /**
+   * @generated from field: repeated raftpb.ConfChangeSingle changes = 2;
+   */
+  changes: ConfChangeSingle[];
+
+  /**
+   * @generated from field: optional bytes context = 3;
+   */
+  context: Uint8Array;
+};
+
+/**
+ * Describes the message raftpb.ConfChangeV2.
+ * Use `create(ConfChangeV2Schema)` to create a new message.
+ */
+export const ConfChangeV2Schema: GenMessage<ConfChangeV2> = /*@__PURE__*/
+  messageDesc(file_raftpb_raft, 5);
+
+/**
  * @generated from enum raftpb.EntryType
  */
 export enum EntryType {
@@ -136,4 +221,61 @@ export enum EntryType {
  */
 export const EntryTypeSchema: GenEnum<EntryType> = /*@__PURE__*/
   enumDesc(file_raftpb_raft, 0);
+
+/**
+ * @generated from enum raftpb.ConfChangeTransition
+ */
+export enum ConfChangeTransition {
+  /**
+   * @generated from enum value: ConfChangeTransitionAuto = 0;
+   */
+  ConfChangeTransitionAuto = 0,
+
+  /**
+   * @generated from enum value: ConfChangeTransitionJointImplicit = 1;
+   */
+  ConfChangeTransitionJointImplicit = 1,
+
+  /**
+   * @generated from enum value: ConfChangeTransitionJointExplicit = 2;
+   */
+  ConfChangeTransitionJointExplicit = 2,
+}
+
+/**
+ * Describes the enum raftpb.ConfChangeTransition.
+ */
+export const ConfChangeTransitionSchema: GenEnum<ConfChangeTransition> = /*@__PURE__*/
+  enumDesc(file_raftpb_raft, 1);
+
+/**
+ * @generated from enum raftpb.ConfChangeType
+ */
+export enum ConfChangeType {
+  /**
+   * @generated from enum value: ConfChangeAddNode = 0;
+   */
+  ConfChangeAddNode = 0,
+
+  /**
+   * @generated from enum value: ConfChangeRemoveNode = 1;
+   */
+  ConfChangeRemoveNode = 1,
+
+  /**
+   * @generated from enum value: ConfChangeUpdateNode = 2;
+   */
+  ConfChangeUpdateNode = 2,
+
+  /**
+   * @generated from enum value: ConfChangeAddLearnerNode = 3;
+   */
+  ConfChangeAddLearnerNode = 3,
+}
+
+/**
+ * Describes the enum raftpb.ConfChangeType.
+ */
+export const ConfChangeTypeSchema: GenEnum<ConfChangeType> = /*@__PURE__*/
+  enumDesc(file_raftpb_raft, 2);
 
