@@ -70,36 +70,48 @@ async function runSequence(seed: number, out: Outcome): Promise<void> {
     for (let step = 0; step < 40; step++) {
       const roll = r();
       if (roll < 0.6) {
-        // raft may rewrite the uncommitted tail, never below a snapshot
-        let next = last + 1n;
-        if (r() < 0.15 && last > snapIndex + 1n) {
-          next -= BigInt(randInt(r, 1, Number(last - snapIndex - 1n)));
-        }
-        if (r() < 0.1) term++;
-        const batch: Entry[] = [];
-        for (let k = randInt(r, 0, 5); k > 0; k--) {
-          batch.push({
+        // one save, or (group commit) several made at once and awaited together
+        const saves: Promise<void>[] = [];
+        let syncedUpTo = -1; // records through the last save that needs a sync
+        for (let n = r() < 0.2 ? randInt(r, 2, 4) : 1; n > 0; n--) {
+          // raft may rewrite the uncommitted tail, never below a snapshot
+          let next = last + 1n;
+          if (r() < 0.15 && last > snapIndex + 1n) {
+            next -= BigInt(randInt(r, 1, Number(last - snapIndex - 1n)));
+          }
+          if (r() < 0.1) term++;
+          const batch: Entry[] = [];
+          for (let k = randInt(r, 0, 5); k > 0; k--) {
+            batch.push({
+              term,
+              index: next,
+              type: randInt(r, 0, 2),
+              data: randBytes(r, randInt(r, 0, 600)),
+            });
+            next++;
+          }
+          const state = r() < 0.1 ? { term: 0n, vote: 0n, commit: 0n } : {
             term,
-            index: next,
-            type: randInt(r, 0, 2),
-            data: randBytes(r, randInt(r, 0, 600)),
-          });
-          next++;
+            vote: 1n,
+            commit: batch.length > 0 ? batch[0].index - 1n : last,
+          };
+          const empty = state.term === 0n && state.vote === 0n && state.commit === 0n;
+          const mustSync = batch.length > 0 || state.term !== handleState.term ||
+            state.vote !== handleState.vote;
+          for (const e of batch) records.push({ kind: "entry", e });
+          if (!empty) records.push({ kind: "state", s: state });
+          saves.push(wal.save(state, batch));
+          if (batch.length > 0) last = batch[batch.length - 1].index;
+          if (!empty) handleState = state;
+          if (mustSync && (batch.length > 0 || !empty)) syncedUpTo = records.length;
         }
-        const state = r() < 0.1 ? { term: 0n, vote: 0n, commit: 0n } : {
-          term,
-          vote: 1n,
-          commit: batch.length > 0 ? batch[0].index - 1n : last,
-        };
-        const empty = state.term === 0n && state.vote === 0n && state.commit === 0n;
-        const mustSync = batch.length > 0 || state.term !== handleState.term ||
-          state.vote !== handleState.vote;
-        for (const e of batch) records.push({ kind: "entry", e });
-        if (!empty) records.push({ kind: "state", s: state });
-        await wal.save(state, batch);
-        if (batch.length > 0) last = batch[batch.length - 1].index;
-        if (!empty) handleState = state;
-        if (mustSync && (batch.length > 0 || !empty)) durable = records.length;
+        const results = await Promise.allSettled(saves);
+        const failed = results.find((x) => x.status === "rejected");
+        if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+        // a save that needs a sync is durable once it resolves, and so is everything before
+        // it; commit-only saves after it are not (a cut inside the group may have synced
+        // only the part before it), as when saves are made one at a time
+        if (syncedUpTo >= 0) durable = syncedUpTo;
       } else if (roll < 0.68) {
         if (last <= snapIndex) continue; // a snapshot needs a new index
         snapIndex = last;
