@@ -1,24 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { crc32c } from "../src/crc32c.ts";
-
-/** Small seeded PRNG so every run checks the same data. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomBytes(rand: () => number, n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = Math.floor(rand() * 256);
-  return b;
-}
+import { randBytes, rng } from "./helpers.ts";
 
 /** Bit-at-a-time CRC-32C, continued like Go's crc32.Update. */
 function referenceCrc32c(data: Uint8Array, prev = 0): number {
@@ -45,34 +28,34 @@ describe("crc32c", () => {
   });
 
   test("result is always an unsigned 32-bit integer", () => {
-    const rand = mulberry32(7);
+    const rand = rng(7);
     for (let i = 0; i < 200; i++) {
-      const c = crc32c(randomBytes(rand, Math.floor(rand() * 40)), Math.floor(rand() * 2 ** 32));
+      const c = crc32c(randBytes(rand, Math.floor(rand() * 40)), Math.floor(rand() * 2 ** 32));
       assert.ok(Number.isInteger(c) && c >= 0 && c <= 0xffffffff, `crc ${c}`);
     }
   });
 
   test("matches a bitwise reference on random data of lengths 0..300", () => {
-    const rand = mulberry32(1);
+    const rand = rng(1);
     for (let n = 0; n <= 300; n++) {
-      const data = randomBytes(rand, n);
+      const data = randBytes(rand, n);
       const prev = n % 3 === 0 ? 0 : Math.floor(rand() * 2 ** 32);
       assert.equal(crc32c(data, prev), referenceCrc32c(data, prev), `length ${n}`);
     }
   });
 
   test("matches a bitwise reference on large random buffers", () => {
-    const rand = mulberry32(2);
+    const rand = rng(2);
     for (const n of [1000, 4096, 4099, 65536 + 5]) {
-      const data = randomBytes(rand, n);
+      const data = randBytes(rand, n);
       assert.equal(crc32c(data), referenceCrc32c(data), `length ${n}`);
     }
   });
 
   test("continuing across any split equals the CRC of the whole buffer", () => {
-    const rand = mulberry32(3);
+    const rand = rng(3);
     for (let n = 0; n <= 64; n++) {
-      const data = randomBytes(rand, n);
+      const data = randBytes(rand, n);
       const whole = crc32c(data);
       for (let cut = 0; cut <= n; cut++) {
         const a = crc32c(data.subarray(0, cut));
@@ -83,7 +66,7 @@ describe("crc32c", () => {
     }
     for (let i = 0; i < 300; i++) {
       const n = Math.floor(rand() * 5000);
-      const data = randomBytes(rand, n);
+      const data = randBytes(rand, n);
       const whole = crc32c(data);
       // several random cuts, chained
       const cuts = [0, n];
@@ -97,8 +80,8 @@ describe("crc32c", () => {
   });
 
   test("start/end offsets at unaligned positions equal the CRC of the subarray", () => {
-    const rand = mulberry32(4);
-    const data = randomBytes(rand, 1024);
+    const rand = rng(4);
+    const data = randBytes(rand, 1024);
     for (let start = 0; start < 17; start++) {
       for (let len = 0; len <= 64; len++) {
         const end = start + len;

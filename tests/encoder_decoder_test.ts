@@ -5,18 +5,7 @@ import { Encoder } from "../src/encoder.ts";
 import { WalError, type WalErrorCode } from "../src/errors.ts";
 import { readEntry, readHardState, readSnapshot } from "../src/messages.ts";
 import { type Entry, type HardState, RecordType } from "../src/types.ts";
-
-/** Small seeded PRNG so every run checks the same records. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from "./helpers.ts";
 
 function fromHex(hex: string): Uint8Array {
   const clean = hex.replace(/\s+/g, "");
@@ -136,7 +125,7 @@ describe("encoder: etcd golden bytes", () => {
   });
 
   test("every framed record keeps the stream 8-byte aligned", () => {
-    const rand = mulberry32(41);
+    const rand = rng(41);
     const enc = new Encoder(0, 0);
     enc.crcRecord();
     for (let i = 0; i < 300; i++) {
@@ -220,7 +209,7 @@ describe("decoder", () => {
   });
 
   test("random records round trip through Encoder and Decoder across chained segments", () => {
-    const rand = mulberry32(42);
+    const rand = rng(42);
     const segments: Uint8Array[] = [];
     const expected: { type: number; data: Uint8Array | null }[][] = [];
     let crc = 0;

@@ -1,18 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { EtcdFlushModel } from "../src/etcd_flush_model.ts";
-
-/** Small seeded PRNG so every run replays the same write sequences. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from "./helpers.ts";
 
 const PAGE_BYTES = 8 * 512; // etcd wal.walPageBytes
 const DEFAULT_BUFFER_BYTES = 128 * 1024; // etcd ioutil.defaultBufferBytes
@@ -132,7 +121,7 @@ const mixed: SizePicker = (rand) => {
  * the starting offset.
  */
 function replay(seed: number, startOffset: number, ops: number, pick: SizePicker, flushP: number) {
-  const rand = mulberry32(seed);
+  const rand = rng(seed);
   const sink = new CountingSink();
   const pw = new PageWriter(sink, PAGE_BYTES, startOffset);
   const model = new EtcdFlushModel(startOffset);
@@ -198,7 +187,7 @@ describe("EtcdFlushModel", () => {
   });
 
   test("matches the PageWriter port for uniform writes of 1..300000 bytes and random flushes", () => {
-    const rand = mulberry32(100);
+    const rand = rng(100);
     for (let c = 0; c < 6; c++) {
       const start = c === 0 ? 0 : Math.floor(rand() * 64 * 1024 * 1024);
       const sink = replay(1000 + c, start, 150, uniform, 0.2);
@@ -207,7 +196,7 @@ describe("EtcdFlushModel", () => {
   });
 
   test("matches the PageWriter port for record-sized writes and rare flushes", () => {
-    const rand = mulberry32(200);
+    const rand = rng(200);
     for (let c = 0; c < 6; c++) {
       const start = c === 0 ? 72 : Math.floor(rand() * 64 * 1024 * 1024);
       replay(2000 + c, start, 3000, mixed, 0.005);
@@ -241,7 +230,7 @@ describe("EtcdFlushModel", () => {
   });
 
   test("matches the PageWriter port for writes of exactly the slack and of whole pages", () => {
-    const rand = mulberry32(400);
+    const rand = rng(400);
     for (let c = 0; c < 20; c++) {
       const start = Math.floor(rand() * 3 * PAGE_BYTES);
       const sink = new CountingSink();

@@ -8,18 +8,7 @@ import {
   SECTOR_BYTES,
   writeFrameHeader,
 } from "../src/frame.ts";
-
-/** Small seeded PRNG so every run checks the same words. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from "./helpers.ts";
 
 /** etcd's encodeFrameSize, with uint64 arithmetic. */
 function goEncodeFrameSize(dataBytes: number): { lenField: bigint; padBytes: number } {
@@ -155,7 +144,7 @@ describe("frame", () => {
   });
 
   test("readFrameHeader matches etcd's decodeFrameSize on random words", () => {
-    const rand = mulberry32(5);
+    const rand = rng(5);
     const h = header();
     const buf = new Uint8Array(8);
     for (let i = 0; i < 5000; i++) {

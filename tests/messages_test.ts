@@ -25,18 +25,7 @@ import {
 } from "../src/messages.ts";
 import { WalError } from "../src/errors.ts";
 import type { Entry, HardState, Snapshot } from "../src/types.ts";
-
-/** Small seeded PRNG so every run checks the same values. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { randBytes, rng } from "./helpers.ts";
 
 const U64_MAX = (1n << 64n) - 1n;
 const SPECIAL: bigint[] = [
@@ -70,17 +59,11 @@ function randomU64(rand: () => number): bigint {
   return ((hi << 32n) | lo) & ((1n << bits) - 1n);
 }
 
-function randomBytes(rand: () => number, n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = Math.floor(rand() * 256);
-  return b;
-}
-
 function randomData(rand: () => number): Uint8Array {
   const n = rand() < 0.5
     ? DATA_SIZES[Math.floor(rand() * DATA_SIZES.length)]
     : Math.floor(rand() * 300);
-  return randomBytes(rand, n);
+  return randBytes(rand, n);
 }
 
 function randomEntry(rand: () => number, i: number): Entry {
@@ -179,7 +162,7 @@ const UNKNOWN_HIGH_FIELD = [...tag(2 ** 29 - 1, 0), 0x01]; // the largest field 
 
 describe("messages: write side matches protobuf-es", () => {
   test("writeEntry equals toBinary(raftpb.Entry) for random entries of all three types", () => {
-    const rand = mulberry32(11);
+    const rand = rng(11);
     for (let i = 0; i < 600; i++) {
       const e = randomEntry(rand, i);
       const ours = written((w) => writeEntry(w, e));
@@ -202,7 +185,7 @@ describe("messages: write side matches protobuf-es", () => {
   });
 
   test("writeHardState equals toBinary(raftpb.HardState) with term, vote, commit in order", () => {
-    const rand = mulberry32(12);
+    const rand = rng(12);
     for (let i = 0; i < 600; i++) {
       const s: HardState = {
         term: randomU64(rand),
@@ -218,7 +201,7 @@ describe("messages: write side matches protobuf-es", () => {
   });
 
   test("writeSnapshot equals toBinary(walpb.Snapshot) with index then term and no conf_state", () => {
-    const rand = mulberry32(13);
+    const rand = rng(13);
     for (let i = 0; i < 600; i++) {
       const s: Snapshot = { index: randomU64(rand), term: randomU64(rand) };
       const ours = written((w) => writeSnapshot(w, s));
@@ -239,7 +222,7 @@ describe("messages: write side matches protobuf-es", () => {
   });
 
   test("appending many messages to a 1-byte ByteWriter grows it and keeps earlier bytes", () => {
-    const rand = mulberry32(14);
+    const rand = rng(14);
     const w = new ByteWriter(1);
     const expected: Uint8Array[] = [];
     for (let i = 0; i < 200; i++) {
@@ -274,7 +257,7 @@ describe("messages: write side matches protobuf-es", () => {
 
 describe("messages: read side", () => {
   test("readEntry of protobuf-es output equals the input", () => {
-    const rand = mulberry32(21);
+    const rand = rng(21);
     for (let i = 0; i < 600; i++) {
       const e = randomEntry(rand, i);
       assert.deepEqual(readEntry(pbEntry(e)), e, `entry #${i}`);
@@ -282,7 +265,7 @@ describe("messages: read side", () => {
   });
 
   test("readHardState of protobuf-es output equals the input", () => {
-    const rand = mulberry32(22);
+    const rand = rng(22);
     for (let i = 0; i < 600; i++) {
       const s: HardState = {
         term: randomU64(rand),
@@ -294,7 +277,7 @@ describe("messages: read side", () => {
   });
 
   test("readSnapshot of protobuf-es output equals the input", () => {
-    const rand = mulberry32(23);
+    const rand = rng(23);
     for (let i = 0; i < 600; i++) {
       const s: Snapshot = { index: randomU64(rand), term: randomU64(rand) };
       assert.deepEqual(readSnapshot(pbSnapshot(s)), s, `snapshot #${i}`);
@@ -337,7 +320,7 @@ describe("messages: read side", () => {
   });
 
   test("readSnapshot skips conf_state written by newer etcd and unknown fields", () => {
-    const rand = mulberry32(24);
+    const rand = rng(24);
     for (let i = 0; i < 100; i++) {
       const s: Snapshot = { index: randomU64(rand), term: randomU64(rand) };
       const withConf = toBinary(
@@ -430,7 +413,7 @@ describe("messages: read side", () => {
 
 describe("messages: walpb.Record", () => {
   test("writeRecord/readRecord round trip, equal to protobuf-es, with recordSize exact", () => {
-    const rand = mulberry32(31);
+    const rand = rng(31);
     const rec: RecordView = { type: 0, crc: 0, data: null };
     const crcs = [0, 1, 127, 128, 0x7fffffff, 0x80000000, 0xffffffff];
     for (let i = 0; i < 600; i++) {

@@ -7,18 +7,7 @@ import {
   segmentName,
   segmentNames,
 } from "../src/segment_names.ts";
-
-/** Small seeded PRNG so every run checks the same names. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from "./helpers.ts";
 
 const U64_MAX = (1n << 64n) - 1n;
 
@@ -43,7 +32,7 @@ describe("segment names", () => {
   });
 
   test("parseSegmentName inverts segmentName for random uint64 pairs", () => {
-    const rand = mulberry32(9);
+    const rand = rng(9);
     for (let i = 0; i < 500; i++) {
       const seq = randomU64(rand);
       const index = randomU64(rand);
@@ -125,7 +114,7 @@ describe("segment names", () => {
   });
 
   test("segmentNames of shuffled formatted names returns them in sequence order", () => {
-    const rand = mulberry32(10);
+    const rand = rng(10);
     const ordered = Array.from({ length: 300 }, (_, i) => segmentName(BigInt(i), BigInt(i * 1000)));
     const shuffled = ordered.slice();
     for (let i = shuffled.length - 1; i > 0; i--) {
