@@ -12,7 +12,8 @@ import { WalError } from "./errors.ts";
 import { type CheckOptions, repair, validSnapshotEntries, verify } from "./repair.ts";
 import { statWal } from "./stat.ts";
 import type { Entry, Snapshot } from "./types.ts";
-import { WAL, type WalOptions } from "./wal.ts";
+import type { WalOptions } from "./options.ts";
+import { WAL } from "./wal.ts";
 
 /** Where the CLI writes: standard output and standard error, a line at a time. */
 export interface CliIO {

@@ -8,7 +8,8 @@
 
 import { ioError, WalError } from "./errors.ts";
 import { cleanPath, joinPath } from "./path.ts";
-import { listSegments, resolveOptions, type WalOptions } from "./wal.ts";
+import { resolveOptions, type WalOptions } from "./options.ts";
+import { listSegments } from "./segment_dir.ts";
 
 /** Options for {@link purge}. */
 export interface PurgeOptions extends WalOptions {

@@ -12,7 +12,8 @@ import { cleanPath, joinPath } from "./path.ts";
 import { ReplayChecks, scanSegments, type SegmentFile, unexpectedType } from "./replay.ts";
 import { segmentNames } from "./segment_names.ts";
 import { RecordType, type Snapshot } from "./types.ts";
-import { listSegments, resolveOptions, selectSegments, type WalOptions } from "./wal.ts";
+import { resolveOptions, type WalOptions } from "./options.ts";
+import { listSegments, selectSegments } from "./segment_dir.ts";
 
 /** Where a replay stopped early at a torn write. */
 export interface TornTail {

@@ -11,7 +11,8 @@ import { cleanPath, joinPath } from "./path.ts";
 import { scanSegments, type SegmentFile } from "./replay.ts";
 import type { TornTail } from "./repair.ts";
 import { type HardState, RecordType } from "./types.ts";
-import { listSegments, resolveOptions, type WalOptions } from "./wal.ts";
+import { resolveOptions, type WalOptions } from "./options.ts";
+import { listSegments } from "./segment_dir.ts";
 
 /** One segment as found on disk. */
 export interface SegmentStat {

@@ -5,11 +5,10 @@
  * @module
  */
 
+import { Decoder } from "./decoder.ts";
 import { Encoder } from "./encoder.ts";
 import { ioError, WalError } from "./errors.ts";
 import { FilePipeline, type PreparedFile } from "./file_pipeline.ts";
-import { defaultFileSystem } from "./fs/default.ts";
-import { type ObserveOptions, Observer } from "./observe.ts";
 import type { FileSystem, WalFile } from "./fs/types.ts";
 import {
   checkUint64,
@@ -18,7 +17,9 @@ import {
   readHardState,
   type RecordView,
 } from "./messages.ts";
-import { Decoder } from "./decoder.ts";
+import type { Observer } from "./observe.ts";
+import { resolveOptions, type WalOptions } from "./options.ts";
+import { cleanPath, joinPath, parentDir } from "./path.ts";
 import {
   readWhole,
   type RecordPosition,
@@ -28,14 +29,8 @@ import {
   type SegmentFile,
   unexpectedType,
 } from "./replay.ts";
-import { cleanPath, joinPath, parentDir } from "./path.ts";
-import {
-  isConsecutive,
-  searchIndex,
-  type SegmentName,
-  segmentName,
-  segmentNames,
-} from "./segment_names.ts";
+import { listSegments, lockDirectory, mkdirDurable, selectSegments } from "./segment_dir.ts";
+import { type SegmentName, segmentName, segmentNames } from "./segment_names.ts";
 import {
   type Entry,
   type HardState,
@@ -45,20 +40,9 @@ import {
   type ReplayStream,
   type Snapshot,
 } from "./types.ts";
+import { checkSnapshot, checkState, copyEntries } from "./validate.ts";
 
-/** etcd's segment size: 64,000,000 bytes (not MiB). */
-export const DEFAULT_SEGMENT_SIZE_BYTES = 64_000_000;
-
-/** Options for {@link WAL.create}, {@link WAL.open} and the module functions. */
-export interface WalOptions extends ObserveOptions {
-  /**
-   * Size segments are preallocated to, and the size at which a save cuts a new segment.
-   * Default 64,000,000 (etcd's `SegmentSizeBytes`).
-   */
-  segmentSizeBytes?: number;
-  /** The file system adapter. Default: the one for the running runtime (Deno, Bun, Node). */
-  fs?: FileSystem;
-}
+export { DEFAULT_SEGMENT_SIZE_BYTES, type WalOptions } from "./options.ts";
 
 /** A save waiting for its group to be written. */
 interface PendingSave {
@@ -79,165 +63,6 @@ type Phase = "replay" | "append" | "done" | "closed";
 const ZERO_STATE: HardState = { term: 0n, vote: 0n, commit: 0n };
 const ZERO_SNAPSHOT: Snapshot = { index: 0n, term: 0n };
 const EMPTY = new Uint8Array(0);
-
-/**
- * Creates a directory and its missing parents, and fsyncs the directory above each one it
- * created: a new directory's own entry is not durable until its parent is synced.
- */
-async function mkdirDurable(fs: FileSystem, path: string): Promise<void> {
-  const missing: string[] = [];
-  for (let p = path; (await fs.stat(p)) === null;) {
-    missing.push(p);
-    const up = parentDir(p);
-    if (up === p) break;
-    p = up;
-  }
-  if (missing.length === 0) return;
-  await fs.mkdir(path);
-  for (const m of missing.reverse()) await fs.syncDir(parentDir(m));
-}
-
-/** Takes the lock on a directory, waiting up to 10 s for another holder to finish. */
-async function lockDirectory(fs: FileSystem, path: string): Promise<WalFile> {
-  const dir = await fs.open(path).catch((e) => {
-    throw ioError(e, "cannot open directory", path);
-  });
-  try {
-    for (let waited = 0; waited < 10_000; waited += 10) {
-      if (await dir.tryLock()) return dir;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  } catch (e) {
-    await dir.close().catch(() => {});
-    throw ioError(e, "cannot lock directory", path);
-  }
-  await dir.close();
-  throw new WalError("LOCKED", "another process keeps this directory locked (a create?)", {
-    file: path,
-  });
-}
-
-/** Resolves options to concrete values. */
-export async function resolveOptions(
-  options: WalOptions = {},
-): Promise<{ fs: FileSystem; segmentSizeBytes: number; observer: Observer }> {
-  const size = options.segmentSizeBytes ?? DEFAULT_SEGMENT_SIZE_BYTES;
-  if (!Number.isSafeInteger(size) || size < 64) {
-    throw new WalError(
-      "INVALID_ARGUMENT",
-      `segmentSizeBytes must be an integer >= 64: got ${size}`,
-    );
-  }
-  return {
-    fs: options.fs ?? await defaultFileSystem(),
-    segmentSizeBytes: size,
-    observer: new Observer(options),
-  };
-}
-
-/** Lists the segments of a WAL directory, sorted; FILE_NOT_FOUND when there are none. */
-export async function listSegments(fs: FileSystem, dir: string): Promise<SegmentName[]> {
-  const info = await fs.stat(dir).catch((e) => {
-    throw ioError(e, "cannot stat WAL directory", dir);
-  });
-  if (info === null) {
-    throw new WalError("FILE_NOT_FOUND", "WAL directory does not exist", { file: dir });
-  }
-  if (!info.isDirectory) {
-    throw new WalError("FILE_NOT_FOUND", "WAL path is not a directory", { file: dir });
-  }
-  let names: string[];
-  try {
-    names = await fs.readDir(dir);
-  } catch (e) {
-    throw ioError(e, "cannot list WAL directory", dir);
-  }
-  const segments = segmentNames(names);
-  if (segments.length === 0) {
-    throw new WalError("FILE_NOT_FOUND", "no WAL segment (*.wal) in directory", { file: dir });
-  }
-  return segments;
-}
-
-/** The segments replay from `snap` must read: the last one starting at or before it, on. */
-export function selectSegments(
-  segments: SegmentName[],
-  snap: Snapshot,
-  dir: string,
-): SegmentName[] {
-  const i = searchIndex(segments, snap.index);
-  if (i < 0) {
-    throw new WalError(
-      "FILE_NOT_FOUND",
-      `no segment starts at or before snapshot index ${snap.index}`,
-      { file: dir },
-    );
-  }
-  const selected = segments.slice(i);
-  if (!isConsecutive(selected)) {
-    throw new WalError("FILE_NOT_FOUND", "segment sequence numbers are not consecutive", {
-      file: dir,
-    });
-  }
-  return selected;
-}
-
-function checkSnapshot(snap: Snapshot): void {
-  if (snap === null || typeof snap !== "object") {
-    throw new WalError("INVALID_ARGUMENT", "snapshot must be an object { index, term }");
-  }
-  checkUint64(snap.index, "snapshot.index");
-  checkUint64(snap.term, "snapshot.term");
-}
-
-function checkState(s: HardState): void {
-  if (s === null || typeof s !== "object") {
-    throw new WalError("INVALID_ARGUMENT", "state must be an object { term, vote, commit }");
-  }
-  checkUint64(s.term, "state.term");
-  checkUint64(s.vote, "state.vote");
-  checkUint64(s.commit, "state.commit");
-}
-
-/**
- * Validates entries and copies them (not their data). Indexes within one batch must be
- * consecutive: a gap there could never replay. Across saves any index is accepted, as in
- * etcd: a follower may save entries after a snapshot before the snapshot record itself.
- */
-function copyEntries(entries: readonly Entry[]): Entry[] {
-  if (!Array.isArray(entries)) {
-    throw new WalError("INVALID_ARGUMENT", "entries must be an array");
-  }
-  const out: Entry[] = new Array(entries.length);
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i];
-    checkEntry(e, i);
-    if (i > 0 && e.index !== out[i - 1].index + 1n) {
-      throw new WalError(
-        "INVALID_ARGUMENT",
-        `entries[${i}].index is ${e.index}, expected ${
-          out[i - 1].index + 1n
-        }: a batch must not have gaps`,
-      );
-    }
-    out[i] = { term: e.term, index: e.index, type: e.type, data: e.data };
-  }
-  return out;
-}
-
-function checkEntry(e: Entry, i: number): void {
-  if (e === null || typeof e !== "object") {
-    throw new WalError("INVALID_ARGUMENT", `entries[${i}] must be an object`);
-  }
-  checkUint64(e.term, `entries[${i}].term`);
-  checkUint64(e.index, `entries[${i}].index`);
-  if (!Number.isInteger(e.type) || e.type < -0x80000000 || e.type > 0x7fffffff) {
-    throw new WalError("INVALID_ARGUMENT", `entries[${i}].type must be an int32: got ${e.type}`);
-  }
-  if (!(e.data instanceof Uint8Array)) {
-    throw new WalError("INVALID_ARGUMENT", `entries[${i}].data must be a Uint8Array`);
-  }
-}
 
 /**
  * A write-ahead log in etcd's format.

@@ -1,0 +1,70 @@
+/**
+ * Validation of caller-supplied values: everything a save or an open is given is checked
+ * before it can reach the disk.
+ *
+ * @module
+ */
+
+import { WalError } from "./errors.ts";
+import { checkUint64 } from "./messages.ts";
+import type { Entry, HardState, Snapshot } from "./types.ts";
+
+/** Checks a snapshot position. */
+export function checkSnapshot(snap: Snapshot): void {
+  if (snap === null || typeof snap !== "object") {
+    throw new WalError("INVALID_ARGUMENT", "snapshot must be an object { index, term }");
+  }
+  checkUint64(snap.index, "snapshot.index");
+  checkUint64(snap.term, "snapshot.term");
+}
+
+/** Checks a hard state. */
+export function checkState(s: HardState): void {
+  if (s === null || typeof s !== "object") {
+    throw new WalError("INVALID_ARGUMENT", "state must be an object { term, vote, commit }");
+  }
+  checkUint64(s.term, "state.term");
+  checkUint64(s.vote, "state.vote");
+  checkUint64(s.commit, "state.commit");
+}
+
+/**
+ * Validates entries and copies them (not their data). Indexes within one batch must be
+ * consecutive: a gap there could never replay. Across saves any index is accepted, as in
+ * etcd: a follower may save entries after a snapshot before the snapshot record itself.
+ */
+export function copyEntries(entries: readonly Entry[]): Entry[] {
+  if (!Array.isArray(entries)) {
+    throw new WalError("INVALID_ARGUMENT", "entries must be an array");
+  }
+  const out: Entry[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    checkEntry(e, i);
+    if (i > 0 && e.index !== out[i - 1].index + 1n) {
+      throw new WalError(
+        "INVALID_ARGUMENT",
+        `entries[${i}].index is ${e.index}, expected ${
+          out[i - 1].index + 1n
+        }: a batch must not have gaps`,
+      );
+    }
+    out[i] = { term: e.term, index: e.index, type: e.type, data: e.data };
+  }
+  return out;
+}
+
+/** Checks one entry of a batch. */
+function checkEntry(e: Entry, i: number): void {
+  if (e === null || typeof e !== "object") {
+    throw new WalError("INVALID_ARGUMENT", `entries[${i}] must be an object`);
+  }
+  checkUint64(e.term, `entries[${i}].term`);
+  checkUint64(e.index, `entries[${i}].index`);
+  if (!Number.isInteger(e.type) || e.type < -0x80000000 || e.type > 0x7fffffff) {
+    throw new WalError("INVALID_ARGUMENT", `entries[${i}].type must be an int32: got ${e.type}`);
+  }
+  if (!(e.data instanceof Uint8Array)) {
+    throw new WalError("INVALID_ARGUMENT", `entries[${i}].data must be a Uint8Array`);
+  }
+}
