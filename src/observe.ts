@@ -9,7 +9,7 @@
 export type WalEvent =
   /** An fdatasync of a segment, or an fsync of a directory, and how long it took. */
   | { type: "fsync"; target: "file" | "directory"; path: string; durationMs: number }
-  /** Bytes written to a segment (one write per group of saves). */
+  /** Bytes written to a segment by saves (a group of saves is one write per segment it touches). */
   | { type: "write"; path: string; bytes: number }
   /** A new segment was started; `index` is the raft index it starts at. */
   | { type: "cut"; path: string; index: bigint }
