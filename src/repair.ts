@@ -195,12 +195,20 @@ export async function repair(dir: string, options?: CheckOptions): Promise<Repai
   }
 }
 
-/** True when `dir` holds at least one WAL segment (`*.wal`). */
+/**
+ * True when `dir` holds at least one WAL segment (`*.wal`); false when it is missing, not a
+ * directory, or has none. Other failures (no permission, ...) throw, so a create-or-open
+ * decision is never made on an error.
+ */
 export async function exists(dir: string, options?: WalOptions): Promise<boolean> {
   const { fs } = await resolveOptions(options);
-  try {
-    return segmentNames(await fs.readDir(cleanPath(dir))).length > 0;
-  } catch {
-    return false;
-  }
+  dir = cleanPath(dir);
+  const info = await fs.stat(dir).catch((e) => {
+    throw ioError(e, "cannot stat WAL directory", dir);
+  });
+  if (info === null || !info.isDirectory) return false;
+  const names = await fs.readDir(dir).catch((e) => {
+    throw ioError(e, "cannot list WAL directory", dir);
+  });
+  return segmentNames(names).length > 0;
 }
