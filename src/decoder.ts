@@ -56,7 +56,14 @@ export class Decoder {
     const off = this.offset;
     const left = buf.length - off;
     if (left === 0) return false;
-    if (left < FRAME_HEADER_BYTES) throw this.short("segment ends inside a length word");
+    if (left < FRAME_HEADER_BYTES) {
+      // Fewer than 8 bytes left: zeros there are the end of the records (a segment size
+      // that is not a multiple of 8 leaves such a tail); anything else is a cut-off word.
+      for (let i = off; i < buf.length; i++) {
+        if (buf[i] !== 0) throw this.short("segment ends inside a length word");
+      }
+      return false;
+    }
     const h = this.header;
     readFrameHeader(buf, off, h);
     if (h.isEnd) return false;

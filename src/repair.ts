@@ -7,7 +7,7 @@
 
 import { ioError, WalError } from "./errors.ts";
 import type { FileSystem } from "./fs/types.ts";
-import { readEntry, readHardState, readSnapshot } from "./messages.ts";
+import { readEntryIndex, readHardState, readSnapshot } from "./messages.ts";
 import { cleanPath, joinPath } from "./path.ts";
 import { ReplayChecks, scanSegments, type SegmentFile, unexpectedType } from "./replay.ts";
 import { segmentNames } from "./segment_names.ts";
@@ -99,11 +99,24 @@ export async function verify(
   const files = await openAll(fs, dir, selected.map((s) => s.name));
   try {
     const checks = new ReplayChecks(snap);
+    let length = 0n; // entries replay would hold so far: gaps fail replay, so they fail here
     const end = await scanSegments(files, (rec, at) => {
       // Payloads are decoded too (etcd's Verify skips them): a record that passes its CRC
       // but would fail replay is not sound.
-      if (rec.type === RecordType.Entry) readEntry(rec.data ?? EMPTY);
-      else if (rec.type === RecordType.State) readHardState(rec.data ?? EMPTY);
+      if (rec.type === RecordType.Entry) {
+        const index = readEntryIndex(rec.data ?? EMPTY);
+        if (index > snap.index) {
+          const offset = index - snap.index - 1n;
+          if (offset > length) {
+            throw new WalError(
+              "SLICE_OUT_OF_RANGE",
+              `entry index ${index} leaves a gap after index ${snap.index + length}`,
+              at,
+            );
+          }
+          length = offset + 1n;
+        }
+      } else if (rec.type === RecordType.State) readHardState(rec.data ?? EMPTY);
       else if (rec.type !== RecordType.Crc && !checks.handle(rec, at)) {
         throw unexpectedType(rec, at);
       }

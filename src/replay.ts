@@ -7,6 +7,7 @@
  */
 
 import { Decoder } from "./decoder.ts";
+import { FRAME_HEADER_BYTES, type FrameHeader, readFrameHeader } from "./frame.ts";
 import { ioError, WalError } from "./errors.ts";
 import type { WalFile } from "./fs/types.ts";
 import { ProtobufError, readSnapshot, type RecordView } from "./messages.ts";
@@ -48,12 +49,49 @@ export interface ScanResult {
 
 const EMPTY = new Uint8Array(0);
 
-/** Reads a whole file (a segment) into memory. */
-export async function readWhole(file: WalFile): Promise<Uint8Array> {
+/** The part of a segment that holds records, and the segment's full size. */
+export interface SegmentBytes {
+  /** The file from offset 0 through the end-of-records word (or the whole file). */
+  bytes: Uint8Array;
+  /** The file's size, preallocated tail included. */
+  size: number;
+}
+
+const FIRST_READ = 1 << 20;
+
+/**
+ * Reads a segment up to the end of its records, not through its preallocated zero tail:
+ * it follows the frames' length words through what it has read and reads on (doubling)
+ * only while a record continues past it. Memory and time stay proportional to the records,
+ * not to the file's size.
+ */
+export async function readUsed(file: WalFile): Promise<SegmentBytes> {
   const size = await file.size();
-  const buf = new Uint8Array(size);
-  const n = await file.read(buf, 0);
-  return n === size ? buf : buf.subarray(0, n);
+  let buf = new Uint8Array(Math.min(size, FIRST_READ));
+  let loaded = await file.read(buf, 0);
+  let off = 0;
+  const header: FrameHeader = { recordBytes: 0, padBytes: 0, isEnd: false };
+  for (;;) {
+    // walk the frames that are fully loaded
+    let need = 0;
+    while (off + FRAME_HEADER_BYTES <= loaded) {
+      readFrameHeader(buf, off, header);
+      if (header.isEnd) return { bytes: buf.subarray(0, loaded), size };
+      const next = off + FRAME_HEADER_BYTES + header.recordBytes + header.padBytes;
+      if (next > loaded) {
+        need = next;
+        break;
+      }
+      off = next;
+    }
+    if (loaded >= size || loaded < buf.length) return { bytes: buf.subarray(0, loaded), size };
+    // a record (or a length word) continues past what is loaded: read on, at least doubling
+    const cap = Math.min(size, Math.max(buf.length * 2, need + FRAME_HEADER_BYTES));
+    const grown = new Uint8Array(cap);
+    grown.set(buf.subarray(0, loaded));
+    buf = grown;
+    loaded += await file.read(buf.subarray(loaded), loaded);
+  }
 }
 
 /**
@@ -73,10 +111,10 @@ export async function scanSegments(
   for (let k = 0; k < files.length; k++) {
     const { path, file } = files[k];
     onSegment?.(k, files.length, path);
-    const bytes = await readWhole(file).catch((e) => {
+    const { bytes, size } = await readUsed(file).catch((e) => {
       throw ioError(e, "cannot read segment", path);
     });
-    lastSize = bytes.length;
+    lastSize = size;
     dec.begin(path, bytes, k === files.length - 1);
     at.file = path;
     for (;;) {

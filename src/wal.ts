@@ -21,7 +21,7 @@ import type { Observer } from "./observe.ts";
 import { resolveOptions, type WalOptions } from "./options.ts";
 import { cleanPath, joinPath, parentDir } from "./path.ts";
 import {
-  readWhole,
+  readUsed,
   type RecordPosition,
   ReplayChecks,
   type ScanResult,
@@ -559,7 +559,7 @@ export class WAL {
           throw new WalError("CLOSED", "the WAL was closed during replay", { file: this.dir });
         }
         const { path, file } = files[k];
-        let bytes = await readWhole(file).catch((e) => {
+        let { bytes } = await readUsed(file).catch((e) => {
           throw ioError(e, "cannot read segment", path);
         });
         if (k === end.lastSegment) bytes = bytes.subarray(0, end.offset);

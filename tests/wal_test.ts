@@ -718,6 +718,67 @@ describe("writer hygiene", () => {
     });
   });
 
+  test("replay reads a segment's records, not its preallocated zero tail", async () => {
+    await withTempDir(async (tmp) => {
+      const dir = join(tmp, "wal");
+      await writeHistory(dir, 30n);
+      const names = await walFiles(dir);
+      const last = join(dir, names[names.length - 1]);
+      await truncate(last, 512 * 1024 * 1024); // a huge, sparse, zero tail
+      const inner = await defaultFileSystem();
+      let bytesRead = 0;
+      const fs = {
+        ...inner,
+        name: "counting",
+        open: async (p: string, o?: { write?: boolean }) => {
+          const f = await inner.open(p, o);
+          return {
+            ...f,
+            path: f.path,
+            read: async (b: Uint8Array, pos: number) => {
+              const n = await f.read(b, pos);
+              bytesRead += n;
+              return n;
+            },
+            size: () => f.size(),
+            close: () => f.close(),
+            truncate: (n: number) => f.truncate(n),
+            allocate: (n: number) => f.allocate(n),
+            write: (d: Uint8Array, pos: number) => f.write(d, pos),
+            syncData: () => f.syncData(),
+            sync: () => f.sync(),
+            tryLock: () => f.tryLock(),
+          };
+        },
+        readDir: (p: string) => inner.readDir(p),
+        stat: (p: string) => inner.stat(p),
+      };
+      const r = await WAL.openForRead(dir, undefined, { ...opts, fs });
+      assert.equal((await r.readAll()).entries.length, 30);
+      await r.close();
+      assert.ok(bytesRead < 4 * 1024 * 1024, `read ${bytesRead} bytes`);
+      assert.equal((await verify(dir, undefined, { ...opts, fs })).tornTail, null);
+    });
+  });
+
+  test("a segment size that is not a multiple of 8 leaves a short zero tail that reads as the end", async () => {
+    await withTempDir(async (tmp) => {
+      for (const seg of [1001, 1003, 1007]) {
+        const dir = join(tmp, `wal${seg}`);
+        const wal = await WAL.create(dir, undefined, { segmentSizeBytes: seg });
+        for (let i = 1n; i <= 16n; i++) {
+          await wal.save({ term: 1n, vote: 1n, commit: i }, [
+            entry(i, 1n, enc.encode("x".repeat(Number(i % 13n)))),
+          ]);
+        }
+        await wal.close();
+        const again = await WAL.open(dir, undefined, { segmentSizeBytes: seg });
+        assert.equal((await again.readAll()).entries.length, 16, `segment size ${seg}`);
+        await again.close();
+      }
+    });
+  });
+
   test("a save of nothing writes nothing; a commit-only save is stored without a sync", async () => {
     await withTempDir(async (tmp) => {
       const dir = join(tmp, "wal");

@@ -122,7 +122,10 @@ export class DenoFileSystem implements FileSystem {
       const s = await Deno.stat(path);
       return { isFile: s.isFile, isDirectory: s.isDirectory, size: s.size };
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return null;
+      // nothing there: also when a parent on the path is a file
+      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+        return null;
+      }
       throw e;
     }
   }

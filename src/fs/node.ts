@@ -194,7 +194,9 @@ export class NodeFileSystem implements FileSystem {
       const s = await fsp.stat(path);
       return { isFile: s.isFile(), isDirectory: s.isDirectory(), size: s.size };
     } catch (e) {
-      if ((e as { code?: string }).code === "ENOENT") return null;
+      // nothing there: also when a parent on the path is a file
+      const code = (e as { code?: string }).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return null;
       throw e;
     }
   }
