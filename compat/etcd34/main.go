@@ -5,6 +5,16 @@
 //	etcd34compat read   <dir> [--snap-index N --snap-term T]
 //	etcd34compat verify <dir> [--snap-index N --snap-term T]
 //	etcd34compat repair <dir>
+//	etcd34compat readwrite <dir> [--snap-index N --snap-term T]
+//	etcd34compat classify <list-file> [--segment-size N]
+//	etcd34compat bench <dir> --workload write|concurrent|fill|replay [flags] (see bench.go)
+//
+// readwrite opens the WAL for writing (wal.Open) and replays it (ReadAll), then prints one
+// JSON line: {"class":..., "error":..., "result":{...}} (see classOf for the classes).
+// classify runs, for every directory named in <list-file> (one per line): read mode
+// (OpenForRead+ReadAll), Verify, write mode (Open+ReadAll+Close), Repair, then write mode
+// again; it prints one JSON line per directory. Panics (etcd's mustUnmarshal*) are caught
+// and reported as the class "panic".
 //
 // All uint64 values in JSON are decimal strings; byte fields are hex.
 package main
@@ -15,7 +25,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"go.etcd.io/etcd/raft/raftpb"
 	"go.etcd.io/etcd/wal"
@@ -82,13 +95,20 @@ func main() {
 		fmt.Println("ok")
 	case "repair":
 		fmt.Println(wal.Repair(lg, dir))
+	case "readwrite":
+		out, _ := json.Marshal(openWrite(dir, parseSnap(rest)))
+		fmt.Println(string(out))
+	case "classify":
+		check(classify(dir, rest))
+	case "bench":
+		check(benchMain(dir, rest)) // see bench.go
 	default:
 		usage()
 	}
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: etcd34compat write <dir> <script.json> | read|verify <dir> [--snap-index N --snap-term T] | repair <dir>")
+	fmt.Fprintln(os.Stderr, "usage: etcd34compat write <dir> <script.json> | read|verify|readwrite <dir> [--snap-index N --snap-term T] | repair <dir> | classify <list-file> [--segment-size N]")
 	os.Exit(2)
 }
 
@@ -218,4 +238,158 @@ func read(dir string, snap walpb.Snapshot) int {
 		return 3
 	}
 	return 0
+}
+
+// outcome is what one replay ended in: a class, the error text, and the data when it succeeded.
+type outcome struct {
+	Class  string      `json:"class"`
+	Error  string      `json:"error,omitempty"`
+	Result *readResult `json:"result,omitempty"`
+}
+
+// classOf names an error: ok, torn (io.ErrUnexpectedEOF), crc (wal or walpb
+// ErrCRCMismatch), maxsize (ErrMaxWALEntrySizeLimitExceeded), snapnotfound,
+// snapmismatch, metadata, slice, filenotfound, type (unexpected record type),
+// decode (a protobuf error) or other.
+func classOf(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case err == io.ErrUnexpectedEOF:
+		return "torn"
+	case err == wal.ErrCRCMismatch || err == walpb.ErrCRCMismatch:
+		return "crc"
+	case err == wal.ErrMaxWALEntrySizeLimitExceeded:
+		return "maxsize"
+	case err == wal.ErrSnapshotNotFound:
+		return "snapnotfound"
+	case err == wal.ErrSnapshotMismatch:
+		return "snapmismatch"
+	case err == wal.ErrMetadataConflict:
+		return "metadata"
+	case err == wal.ErrSliceOutOfRange:
+		return "slice"
+	case err == wal.ErrFileNotFound:
+		return "filenotfound"
+	case strings.HasPrefix(err.Error(), "unexpected block type"):
+		return "type"
+	case strings.HasPrefix(err.Error(), "proto:") || err == walpb.ErrIntOverflowRecord ||
+		err == walpb.ErrInvalidLengthRecord:
+		return "decode"
+	}
+	return "other"
+}
+
+func toResult(md []byte, st raftpb.HardState, ents []raftpb.Entry) *readResult {
+	res := &readResult{
+		Metadata: hex.EncodeToString(md),
+		State:    jsonState{Term: st.Term, Vote: st.Vote, Commit: st.Commit},
+		Entries:  make([]jsonEntry, len(ents)),
+	}
+	for i, e := range ents {
+		res.Entries[i] = jsonEntry{Term: e.Term, Index: e.Index, Type: int32(e.Type), Data: hex.EncodeToString(e.Data)}
+	}
+	return res
+}
+
+// guarded runs f, turning a panic into the outcome class "panic".
+func guarded(f func() outcome) (o outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			o = outcome{Class: "panic", Error: fmt.Sprint(r)}
+		}
+	}()
+	return f()
+}
+
+// replayOnce opens the WAL (for writing or reading), replays it and closes it.
+func replayOnce(dir string, snap walpb.Snapshot, write bool) outcome {
+	return guarded(func() outcome {
+		open := wal.OpenForRead
+		if write {
+			open = wal.Open
+		}
+		w, err := open(lg, dir, snap)
+		if err != nil {
+			return outcome{Class: classOf(err), Error: err.Error()}
+		}
+		// Close even after a panic: a leaked flock would block Repair.
+		defer func() { _ = guarded(func() outcome { w.Close(); return outcome{} }) }()
+		md, st, ents, err := w.ReadAll()
+		o := outcome{Class: classOf(err)}
+		if err != nil {
+			o.Error = err.Error()
+		}
+		if err == nil || err == wal.ErrSnapshotNotFound {
+			o.Result = toResult(md, st, ents)
+		}
+		return o
+	})
+}
+
+func openWrite(dir string, snap walpb.Snapshot) outcome { return replayOnce(dir, snap, true) }
+
+type classification struct {
+	Dir    string  `json:"dir"`
+	Read   outcome `json:"read"`
+	Verify outcome `json:"verify"`
+	Write  outcome `json:"write"`
+	// Repair is "repaired" (a .broken copy was made), "clean" (true, nothing to cut),
+	// "refused" (false) or "panic".
+	Repair string  `json:"repair"`
+	After  outcome `json:"after"`
+}
+
+func classify(listFile string, args []string) error {
+	fs := flag.NewFlagSet("classify", flag.ExitOnError)
+	seg := fs.Int64("segment-size", 0, "SegmentSizeBytes for write-mode opens (0: etcd's default)")
+	fs.Parse(args)
+	if fs.NArg() != 0 {
+		usage()
+	}
+	if *seg > 0 {
+		wal.SegmentSizeBytes = *seg
+	}
+	raw, err := os.ReadFile(listFile)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(os.Stdout)
+	snap := walpb.Snapshot{}
+	for _, dir := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if dir == "" {
+			continue
+		}
+		c := classification{Dir: dir}
+		c.Read = replayOnce(dir, snap, false)
+		c.Verify = guarded(func() outcome {
+			err := wal.Verify(lg, dir, snap)
+			o := outcome{Class: classOf(err)}
+			if err != nil {
+				o.Error = err.Error()
+			}
+			return o
+		})
+		c.Write = replayOnce(dir, snap, true)
+		c.Repair = guarded(func() outcome {
+			before := brokenCopies(dir)
+			if !wal.Repair(lg, dir) {
+				return outcome{Class: "refused"}
+			}
+			if brokenCopies(dir) > before {
+				return outcome{Class: "repaired"}
+			}
+			return outcome{Class: "clean"}
+		}).Class
+		c.After = replayOnce(dir, snap, true)
+		if err := enc.Encode(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func brokenCopies(dir string) int {
+	m, _ := filepath.Glob(filepath.Join(dir, "*.broken"))
+	return len(m)
 }
