@@ -89,7 +89,8 @@ export function checkUint64(v: bigint, what: string): void {
 export function writeEntry(w: ByteWriter, e: Entry): void {
   w.ensure(33 + e.data.length + 5);
   w.byte(0x08);
-  w.varint64(BigInt.asUintN(64, BigInt(e.type))); // enum: negative values take 10 bytes, as in Go
+  if (e.type >= 0) w.varint(e.type);
+  else w.varint64(BigInt.asUintN(64, BigInt(e.type))); // a negative enum takes 10 bytes, as in Go
   w.byte(0x10);
   w.varint64(e.term);
   w.byte(0x18);
@@ -100,6 +101,22 @@ export function writeEntry(w: ByteWriter, e: Entry): void {
     w.buf.set(e.data, w.length);
     w.length += e.data.length;
   }
+}
+
+/** Bytes of the varint of a uint64. */
+function varint64Size(v: bigint): number {
+  if (v <= 0xffffffffn) return varintSize(Number(v));
+  let n = 5;
+  for (let x = v >> 35n; x > 0n; x >>= 7n) n++;
+  return n;
+}
+
+/** Bytes `writeEntry` produces for `e`. */
+export function entrySize(e: Entry): number {
+  const typeBytes = e.type >= 0 ? varintSize(e.type) : 10;
+  const n = 3 + typeBytes + varint64Size(e.term) + varint64Size(e.index);
+  const d = e.data.length;
+  return d > 0 ? n + 1 + varintSize(d) + d : n;
 }
 
 /** Appends the raftpb.HardState encoding of `s` (term, vote, commit, all always written). */
@@ -175,6 +192,9 @@ export interface RecordView {
   data: Uint8Array | null;
 }
 
+/** Small values (terms, mostly) are decoded to shared BigInts instead of new ones. */
+const SMALL: bigint[] = Array.from({ length: 4096 }, (_, i) => BigInt(i));
+
 /** Thrown by the readers below on malformed protobuf; callers turn it into a WalError. */
 export class ProtobufError extends Error {}
 
@@ -224,7 +244,8 @@ class Reader {
 
   uint64(): bigint {
     this.varint();
-    return this.hi === 0 ? BigInt(this.lo) : (BigInt(this.hi) << 32n) | BigInt(this.lo);
+    if (this.hi === 0) return this.lo < SMALL.length ? SMALL[this.lo] : BigInt(this.lo);
+    return (BigInt(this.hi) << 32n) | BigInt(this.lo);
   }
 
   /** Reads a length prefix and returns the end offset of the delimited bytes. */
@@ -303,16 +324,20 @@ export function readRecord(buf: Uint8Array, start: number, end: number, out: Rec
   }
 }
 
-const EMPTY = new Uint8Array(0);
+const EMPTY: Uint8Array = new Uint8Array(0);
 
-/** Decodes a raftpb.Entry; its data is copied so it does not pin the segment buffer. */
-export function readEntry(buf: Uint8Array): Entry {
+/**
+ * Decodes a raftpb.Entry. Its data is a view into `buf` unless `copy` is set: replay hands
+ * out views into the segment's own (never reused) buffer, which costs far less memory and
+ * time than one allocation per entry.
+ */
+export function readEntry(buf: Uint8Array, copy = false): Entry {
   const r = reader;
   r.reset(buf, 0, buf.length);
   let type = 0;
   let term = 0n;
   let index = 0n;
-  let data = EMPTY;
+  let data: Uint8Array = EMPTY;
   while (r.pos < r.end) {
     const field = r.tag();
     if (field === 1) {
@@ -328,7 +353,7 @@ export function readEntry(buf: Uint8Array): Entry {
     } else if (field === 4) {
       r.expect(2);
       const e = r.delimited();
-      data = buf.slice(r.pos, e);
+      data = copy ? buf.slice(r.pos, e) : buf.subarray(r.pos, e);
       r.pos = e;
     } else {
       r.skip(r.wire);

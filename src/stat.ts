@@ -6,7 +6,7 @@
  */
 
 import { ioError } from "./errors.ts";
-import { readEntry, readHardState } from "./messages.ts";
+import { readEntryIndex, readHardState } from "./messages.ts";
 import { cleanPath, joinPath } from "./path.ts";
 import { scanSegments, type SegmentFile } from "./replay.ts";
 import type { TornTail } from "./repair.ts";
@@ -86,10 +86,10 @@ export async function statWal(dir: string, options?: WalOptions): Promise<WalSta
       s.records++;
       s.usedBytes = at.end;
       if (rec.type === RecordType.Entry) {
-        const e = readEntry(rec.data ?? new Uint8Array(0));
+        const index = readEntryIndex(rec.data ?? new Uint8Array(0));
         s.entries++;
-        if (s.firstIndex === null || e.index < s.firstIndex) s.firstIndex = e.index;
-        if (s.lastIndex === null || e.index > s.lastIndex) s.lastIndex = e.index;
+        if (s.firstIndex === null || index < s.firstIndex) s.firstIndex = index;
+        if (s.lastIndex === null || index > s.lastIndex) s.lastIndex = index;
       } else if (rec.type === RecordType.State) {
         state = readHardState(rec.data ?? new Uint8Array(0));
       }

@@ -295,12 +295,15 @@ describe("messages: read side", () => {
     assert.deepEqual(readSnapshot(new Uint8Array(0)), { index: 0n, term: 0n });
   });
 
-  test("readEntry copies Data so it does not alias the input buffer", () => {
+  test("readEntry gives Data as a view into the input, or a copy when asked", () => {
     const e: Entry = { term: 1n, index: 2n, type: 0, data: new Uint8Array([7, 8, 9]) };
     const bytes = pbEntry(e);
-    const got = readEntry(bytes);
+    const view = readEntry(bytes);
+    const copy = readEntry(bytes, true);
+    assert.equal(view.data.buffer, bytes.buffer);
     bytes.fill(0);
-    assert.deepEqual(got.data, new Uint8Array([7, 8, 9]));
+    assert.deepEqual(copy.data, new Uint8Array([7, 8, 9]));
+    assert.deepEqual(view.data, new Uint8Array([0, 0, 0]));
   });
 
   test("readers accept fields in any order, last value wins, and non-minimal varints", () => {
