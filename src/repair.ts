@@ -100,27 +100,32 @@ export async function verify(
   try {
     const checks = new ReplayChecks(snap);
     let length = 0n; // entries replay would hold so far: gaps fail replay, so they fail here
-    const end = await scanSegments(files, (rec, at) => {
-      // Payloads are decoded too (etcd's Verify skips them): a record that passes its CRC
-      // but would fail replay is not sound.
-      if (rec.type === RecordType.Entry) {
-        const index = readEntryIndex(rec.data ?? EMPTY);
-        if (index > snap.index) {
-          const offset = index - snap.index - 1n;
-          if (offset > length) {
-            throw new WalError(
-              "SLICE_OUT_OF_RANGE",
-              `entry index ${index} leaves a gap after index ${snap.index + length}`,
-              at,
-            );
+    const end = await scanSegments(
+      files,
+      (rec, at) => {
+        // Payloads are decoded too (etcd's Verify skips them): a record that passes its CRC
+        // but would fail replay is not sound.
+        if (rec.type === RecordType.Entry) {
+          const index = readEntryIndex(rec.data ?? EMPTY);
+          if (index > snap.index) {
+            const offset = index - snap.index - 1n;
+            if (offset > length) {
+              throw new WalError(
+                "SLICE_OUT_OF_RANGE",
+                `entry index ${index} leaves a gap after index ${snap.index + length}`,
+                at,
+              );
+            }
+            length = offset + 1n;
           }
-          length = offset + 1n;
+        } else if (rec.type === RecordType.State) readHardState(rec.data ?? EMPTY);
+        else if (rec.type !== RecordType.Crc && !checks.handle(rec, at)) {
+          throw unexpectedType(rec, at);
         }
-      } else if (rec.type === RecordType.State) readHardState(rec.data ?? EMPTY);
-      else if (rec.type !== RecordType.Crc && !checks.handle(rec, at)) {
-        throw unexpectedType(rec, at);
-      }
-    }, options?.onProgress);
+      },
+      options?.onProgress,
+      { buf: new Uint8Array(0) },
+    );
     options?.onProgress?.(files.length, files.length, dir);
     checks.requireMatch(dir, end.torn);
     const tornTail = end.torn === null

@@ -60,14 +60,26 @@ export interface SegmentBytes {
 const FIRST_READ = 1 << 20;
 
 /**
+ * A buffer reused from one segment to the next by scans that keep no views into segment
+ * bytes (verify, streaming), so their memory stays at one segment.
+ */
+export interface ScratchBuffer {
+  /** The buffer; replaced by a larger one when a segment needs it. */
+  buf: Uint8Array;
+}
+
+/**
  * Reads a segment up to the end of its records, not through its preallocated zero tail:
  * it follows the frames' length words through what it has read and reads on (doubling)
  * only while a record continues past it. Memory and time stay proportional to the records,
  * not to the file's size.
  */
-export async function readUsed(file: WalFile): Promise<SegmentBytes> {
+export async function readUsed(file: WalFile, scratch?: ScratchBuffer): Promise<SegmentBytes> {
   const size = await file.size();
-  let buf = new Uint8Array(Math.min(size, FIRST_READ));
+  const first = Math.min(size, FIRST_READ);
+  let buf = scratch !== undefined && scratch.buf.length >= first
+    ? scratch.buf
+    : new Uint8Array(first);
   let loaded = await file.read(buf, 0);
   let off = 0;
   const header: FrameHeader = { recordBytes: 0, padBytes: 0, isEnd: false };
@@ -90,18 +102,21 @@ export async function readUsed(file: WalFile): Promise<SegmentBytes> {
     const grown = new Uint8Array(cap);
     grown.set(buf.subarray(0, loaded));
     buf = grown;
+    if (scratch !== undefined) scratch.buf = grown;
     loaded += await file.read(buf.subarray(loaded), loaded);
   }
 }
 
 /**
  * Calls `onRecord` for every good record of `files` in order (crc records included, after
- * their chain check). Corruption throws; a torn record ends the scan and is returned.
+ * their chain check). Corruption throws; a torn record ends the scan and is returned. With
+ * `scratch`, segment bytes live in one reused buffer: `onRecord` must not keep views.
  */
 export async function scanSegments(
   files: readonly SegmentFile[],
   onRecord: (rec: RecordView, at: RecordPosition) => void,
   onSegment?: (done: number, total: number, path: string) => void,
+  scratch?: ScratchBuffer,
 ): Promise<ScanResult> {
   const dec = new Decoder();
   const rec = dec.record;
@@ -111,7 +126,7 @@ export async function scanSegments(
   for (let k = 0; k < files.length; k++) {
     const { path, file } = files[k];
     onSegment?.(k, files.length, path);
-    const { bytes, size } = await readUsed(file).catch((e) => {
+    const { bytes, size } = await readUsed(file, scratch).catch((e) => {
       throw ioError(e, "cannot read segment", path);
     });
     lastSize = size;

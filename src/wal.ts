@@ -26,6 +26,7 @@ import {
   ReplayChecks,
   type ScanResult,
   scanSegments,
+  type ScratchBuffer,
   type SegmentFile,
   unexpectedType,
 } from "./replay.ts";
@@ -396,23 +397,29 @@ export class WAL {
    */
   private async scanLog(
     onEntry: (rec: RecordView, at: RecordPosition) => void,
+    scratch?: ScratchBuffer,
   ): Promise<{ state: HardState; end: ScanResult }> {
     const checks = new ReplayChecks(this.start);
     let state = ZERO_STATE;
-    const end = await scanSegments(this.segmentFiles(), (rec, at) => {
-      switch (rec.type) {
-        case RecordType.Entry:
-          onEntry(rec, at);
-          return;
-        case RecordType.State:
-          state = readHardState(rec.data ?? EMPTY);
-          return;
-        case RecordType.Crc:
-          return;
-        default:
-          if (!checks.handle(rec, at)) throw unexpectedType(rec, at);
-      }
-    });
+    const end = await scanSegments(
+      this.segmentFiles(),
+      (rec, at) => {
+        switch (rec.type) {
+          case RecordType.Entry:
+            onEntry(rec, at);
+            return;
+          case RecordType.State:
+            state = readHardState(rec.data ?? EMPTY);
+            return;
+          case RecordType.Crc:
+            return;
+          default:
+            if (!checks.handle(rec, at)) throw unexpectedType(rec, at);
+        }
+      },
+      undefined,
+      scratch,
+    );
     // Opened for writing, the log must end cleanly: a torn tail needs repair first.
     if (end.torn !== null && this.writable) throw end.torn;
     checks.requireMatch(this.dir, end.torn);
@@ -522,6 +529,8 @@ export class WAL {
     const position = new Map(files.map((f, k) => [f.path, k]));
     const lowest: (bigint | null)[] = files.map(() => null);
     let length = 0n;
+    // one buffer for every segment, in both passes: streaming memory stays at a segment
+    const scratch: ScratchBuffer = { buf: new Uint8Array(0) };
     const { state, end } = await this.scanLog((rec, at) => {
       const index = readEntryIndex(rec.data ?? EMPTY);
       if (index > start.index) {
@@ -532,7 +541,7 @@ export class WAL {
         if (lowest[k] === null || index < lowest[k]!) lowest[k] = index;
       }
       this.lastIndex = index;
-    });
+    }, scratch);
     // laterLowest[k]: the lowest index written after segment k; an entry at or above it is
     // replaced by a later record
     const laterLowest: (bigint | null)[] = files.map(() => null);
@@ -542,7 +551,7 @@ export class WAL {
       laterLowest[k] = a === null ? b : b === null ? a : a < b ? a : b;
     }
     const metadata = this.metadata?.slice() ?? new Uint8Array(0);
-    return { metadata, state, entries: this.streamPass2(files, end, laterLowest) };
+    return { metadata, state, entries: this.streamPass2(files, end, laterLowest, scratch) };
   }
 
   /** Yields the surviving entries, one segment in memory at a time. */
@@ -550,6 +559,7 @@ export class WAL {
     files: SegmentFile[],
     end: ScanResult,
     laterLowest: (bigint | null)[],
+    scratch: ScratchBuffer,
   ): AsyncGenerator<Entry, void, undefined> {
     const start = this.start;
     const dec = new Decoder();
@@ -559,7 +569,7 @@ export class WAL {
           throw new WalError("CLOSED", "the WAL was closed during replay", { file: this.dir });
         }
         const { path, file } = files[k];
-        let { bytes } = await readUsed(file).catch((e) => {
+        let { bytes } = await readUsed(file, scratch).catch((e) => {
           throw ioError(e, "cannot read segment", path);
         });
         if (k === end.lastSegment) bytes = bytes.subarray(0, end.offset);
@@ -586,7 +596,8 @@ export class WAL {
           }
         }
         for (let j = 0; j < indexes.length; j++) {
-          if (keep[j] === 1) yield readEntry(bytes.subarray(starts[j], ends[j]));
+          // copied: the buffer is reused for the next segment
+          if (keep[j] === 1) yield readEntry(bytes.subarray(starts[j], ends[j]), true);
         }
       }
       if (this.phase === "replay") await this.finishReplay(end);
