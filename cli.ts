@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The `wal` command-line tool, an etcd-dump-logs for this format:
  * `wal dump|verify|repair|snapshots|stat <dir>`. Run `wal --help`.
@@ -10,12 +11,31 @@
  * @module
  */
 
+import { realpathSync } from "node:fs";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { runCli } from "./src/cli.ts";
 
 export { type CliIO, runCli } from "./src/cli.ts";
 
-if (import.meta.main) {
+/**
+ * Whether this module is the program being run. Deno, Bun and Node 24.2+ set
+ * `import.meta.main`; Node 20 and 22 do not, so there compare the script Node was started with
+ * (through symlinks such as node_modules/.bin/wal) with this module's own file.
+ */
+function isMain(): boolean {
+  const main = (import.meta as ImportMeta & { main?: boolean }).main;
+  if (typeof main === "boolean") return main;
+  const script = process.argv[1];
+  if (script === undefined || !import.meta.url.startsWith("file:")) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
   const tty = process.stderr.isTTY === true;
   const code = await runCli(process.argv.slice(2), {
     out: (line) => process.stdout.write(line + "\n"),

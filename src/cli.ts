@@ -347,7 +347,7 @@ const COMMANDS: Record<
  *
  * @example
  * ```ts
- * import { runCli } from "./cli.ts";
+ * import { runCli } from "@raftlog/wal/cli";
  * const code = await runCli(["stat", "/var/lib/app/wal"], {
  *   out: (l) => console.log(l),
  *   err: (l) => console.error(l),

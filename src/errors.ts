@@ -53,7 +53,7 @@ export interface WalErrorOptions {
  *
  * @example
  * ```ts
- * import { WAL, WalError } from "./mod.ts";
+ * import { WAL, WalError } from "@raftlog/wal";
  * try {
  *   await WAL.open("/nonexistent");
  * } catch (e) {

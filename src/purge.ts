@@ -25,7 +25,7 @@ export interface PurgeOptions extends WalOptions {
  *
  * @example
  * ```ts
- * import { purge } from "./mod.ts";
+ * import { purge } from "@raftlog/wal";
  * const removed = await purge("/var/lib/app/wal", { keep: 5 });
  * ```
  */

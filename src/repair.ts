@@ -84,7 +84,7 @@ async function closeAll(files: SegmentFile[]): Promise<void> {
  *
  * @example
  * ```ts
- * import { verify } from "./mod.ts";
+ * import { verify } from "@raftlog/wal";
  * const { tornTail } = await verify("/var/lib/app/wal", { index: 0n, term: 0n });
  * ```
  */
@@ -167,7 +167,7 @@ export async function validSnapshotEntries(dir: string, options?: WalOptions): P
  *
  * @example
  * ```ts
- * import { repair, WAL, WalError } from "./mod.ts";
+ * import { repair, WAL, WalError } from "@raftlog/wal";
  * const dir = "/var/lib/app/wal";
  * let wal: WAL;
  * try {

@@ -73,7 +73,7 @@ const EMPTY = new Uint8Array(0);
  *
  * @example
  * ```ts
- * import { WAL } from "./mod.ts";
+ * import { WAL } from "@raftlog/wal";
  * const dir = await Deno.makeTempDir() + "/wal";
  * const wal = await WAL.create(dir, new TextEncoder().encode("node-1"));
  * await wal.save({ term: 1n, vote: 1n, commit: 1n }, [
@@ -492,7 +492,7 @@ export class WAL {
    *
    * @example
    * ```ts
-   * import { WAL } from "./mod.ts";
+   * import { WAL } from "@raftlog/wal";
    * const wal = await WAL.openForRead("/var/lib/app/wal");
    * const { state, entries } = await wal.stream();
    * for await (const e of entries) console.log(e.index);

@@ -30,6 +30,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -1268,8 +1269,12 @@ describe("corruption matrix (2 KiB segments)", () => {
 function unprivilegedChild(tmp: string): ((dir: string) => string) | string {
   const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));
   if (setpriv === undefined) return "running as root and setpriv is not installed";
-  const fixture = join(process.cwd(), "tests/fixtures/corruption_child.ts");
   const isDeno = (globalThis as { Deno?: unknown }).Deno !== undefined;
+  const isBun = (globalThis as { Bun?: unknown }).Bun !== undefined;
+  // Node 20 cannot run TypeScript: there, the fixture compiled beside this test (dist-test/)
+  const fixture = isDeno || isBun
+    ? join(process.cwd(), "tests/fixtures/corruption_child.ts")
+    : fileURLToPath(new URL("./fixtures/corruption_child.js", import.meta.url));
   const home = join(tmp, "home");
   mkdirSync(home, { mode: 0o777 });
   chmodSync(home, 0o777);

@@ -56,7 +56,7 @@ const SEGMENT_SIZE = 16384;
 /** One kill in this many lands while the writer opens, replays or repairs. */
 const EARLY_KILL_ONE_IN = 8;
 
-const PARENT = (globalThis as { Bun?: unknown }).Bun !== undefined ? "Bun" : "Deno";
+const PARENT = "Bun" in globalThis ? "Bun" : "Deno" in globalThis ? "Deno" : "Node";
 const script = join(process.cwd(), "tests/fixtures/kill_writer.ts");
 const bin = join(process.cwd(), "node_modules/.bin");
 const runtimes: { name: string; cmd: string; args: string[] }[] = [

@@ -12,8 +12,8 @@
  *
  * @example
  * ```ts
- * import { WAL } from "../../mod.ts";
- * import { CrashFileSystem } from "./crash.ts";
+ * import { WAL } from "@raftlog/wal";
+ * import { CrashFileSystem } from "@raftlog/wal/testing";
  * const fs = new CrashFileSystem(42);
  * const wal = await WAL.create("/wal", undefined, { fs });
  * fs.crashAfter(3); // the third file system call from now fails, and so does every later one
