@@ -13,22 +13,13 @@ import {
   ByteWriter,
   entrySize,
   recordSize,
+  varintSize,
   writeEntry,
   writeHardState,
   writeRecord,
   writeSnapshot,
 } from "./messages.ts";
 import { type Entry, type HardState, RecordType, type Snapshot } from "./types.ts";
-
-/** Bytes of the varint of a non-negative number below 2^53. */
-function varintBytes(v: number): number {
-  let n = 1;
-  while (v > 0x7f) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
-}
 
 /** Encodes records for one segment, continuing the CRC chain from `prevCrc`. */
 export class Encoder {
@@ -58,12 +49,12 @@ export class Encoder {
     // frame word, type field, crc field (at most 5 bytes), data tag, data length, data
     const maxRecord = 1 + 1 + 1 + 5 + 1 + 5 + size;
     w.ensure(FRAME_HEADER_BYTES + maxRecord + 7);
-    const sizeLen = varintBytes(size);
+    const sizeLen = varintSize(size);
     const payloadAt = start + FRAME_HEADER_BYTES + 3 + 5 + 1 + sizeLen;
     w.length = payloadAt;
     writeEntry(w, e);
     this.crc = crc32c(w.buf, this.crc, payloadAt, payloadAt + size);
-    const crcLen = varintBytes(this.crc);
+    const crcLen = varintSize(this.crc);
     const shift = 5 - crcLen;
     if (shift > 0) w.buf.copyWithin(payloadAt - shift, payloadAt, payloadAt + size);
     const n = 3 + crcLen + 1 + sizeLen + size;

@@ -170,7 +170,8 @@ export function recordSize(type: number, crc: number, n: number | null): number 
   return 1 + varintSize(type) + 1 + varintSize(crc) + (n === null ? 0 : 1 + varintSize(n) + n);
 }
 
-function varintSize(v: number): number {
+/** Bytes of the varint of a non-negative number below 2^53. */
+export function varintSize(v: number): number {
   let n = 1;
   while (v > 0x7f) {
     v = Math.floor(v / 128);
