@@ -5,35 +5,18 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type Entry, type FileSystem, WAL, type WalFile } from "../mod.ts";
+import { type Entry, type FileSystem, WAL } from "../mod.ts";
 import { CrashFileSystem } from "../src/fs/crash.ts";
+import { wrapFiles } from "./helpers.ts";
 
 /** Wraps a file system to count writes and fdatasyncs. */
 function counting(inner: FileSystem) {
   const counts = { writes: 0, syncs: 0 };
-  const wrap = (f: WalFile): WalFile => ({
-    path: f.path,
-    read: (b, p) => f.read(b, p),
+  const fs = wrapFiles(inner, (f) => ({
     write: (d, p) => (counts.writes++, f.write(d, p)),
-    truncate: (n) => f.truncate(n),
-    size: () => f.size(),
-    allocate: (n) => f.allocate(n),
     syncData: () => (counts.syncs++, f.syncData()),
     sync: () => (counts.syncs++, f.sync()),
-    tryLock: () => f.tryLock(),
-    close: () => f.close(),
-  });
-  const fs: FileSystem = {
-    name: "counting",
-    open: async (p, o) => wrap(await inner.open(p, o)),
-    readDir: (p) => inner.readDir(p),
-    stat: (p) => inner.stat(p),
-    mkdir: (p) => inner.mkdir(p),
-    remove: (p) => inner.remove(p),
-    rename: (a, b) => inner.rename(a, b),
-    syncDir: (p) => inner.syncDir(p),
-    copyFile: (a, b) => inner.copyFile(a, b),
-  };
+  }));
   return { fs, counts };
 }
 

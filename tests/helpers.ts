@@ -5,6 +5,7 @@
  */
 
 import { mkdtemp, rm } from "node:fs/promises";
+import type { FileSystem, WalFile } from "../mod.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -40,4 +41,38 @@ export function randBytes(r: () => number, n: number): Uint8Array {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i++) b[i] = Math.floor(r() * 256);
   return b;
+}
+
+/**
+ * A file system that passes everything to `inner`, with some methods of every opened file
+ * replaced: `hooks(file)` returns the replacements (they may call the original).
+ */
+export function wrapFiles(
+  inner: FileSystem,
+  hooks: (file: WalFile) => Partial<WalFile>,
+): FileSystem {
+  const wrap = (f: WalFile): WalFile => ({
+    path: f.path,
+    read: (b, p) => f.read(b, p),
+    write: (d, p) => f.write(d, p),
+    truncate: (n) => f.truncate(n),
+    size: () => f.size(),
+    allocate: (n) => f.allocate(n),
+    syncData: () => f.syncData(),
+    sync: () => f.sync(),
+    tryLock: () => f.tryLock(),
+    close: () => f.close(),
+    ...hooks(f),
+  });
+  return {
+    name: `wrapped ${inner.name}`,
+    open: async (p, o) => wrap(await inner.open(p, o)),
+    readDir: (p) => inner.readDir(p),
+    stat: (p) => inner.stat(p),
+    mkdir: (p) => inner.mkdir(p),
+    remove: (p) => inner.remove(p),
+    rename: (a, b) => inner.rename(a, b),
+    syncDir: (p) => inner.syncDir(p),
+    copyFile: (a, b) => inner.copyFile(a, b),
+  };
 }

@@ -9,7 +9,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type Entry, type FileSystem, purge, repair, WAL, type WalEvent } from "../mod.ts";
 import { CrashFileSystem } from "../src/fs/crash.ts";
-import { withTempDir } from "./helpers.ts";
+import { withTempDir, wrapFiles } from "./helpers.ts";
 
 const entry = (i: bigint, size = 300): Entry => ({
   term: 1n,
@@ -20,35 +20,12 @@ const entry = (i: bigint, size = 300): Entry => ({
 
 /** A file system whose fdatasync takes `ms` milliseconds. */
 function slowSync(inner: FileSystem, ms: number): FileSystem {
-  return {
-    name: "slow",
-    open: async (p, o) => {
-      const f = await inner.open(p, o);
-      return {
-        ...f,
-        path: f.path,
-        read: (b, pos) => f.read(b, pos),
-        write: (d, pos) => f.write(d, pos),
-        truncate: (n) => f.truncate(n),
-        size: () => f.size(),
-        allocate: (n) => f.allocate(n),
-        syncData: async () => {
-          await new Promise((r) => setTimeout(r, ms));
-          await f.syncData();
-        },
-        sync: () => f.sync(),
-        tryLock: () => f.tryLock(),
-        close: () => f.close(),
-      };
+  return wrapFiles(inner, (f) => ({
+    syncData: async () => {
+      await new Promise((r) => setTimeout(r, ms));
+      await f.syncData();
     },
-    readDir: (p) => inner.readDir(p),
-    stat: (p) => inner.stat(p),
-    mkdir: (p) => inner.mkdir(p),
-    remove: (p) => inner.remove(p),
-    rename: (a, b) => inner.rename(a, b),
-    syncDir: (p) => inner.syncDir(p),
-    copyFile: (a, b) => inner.copyFile(a, b),
-  };
+  }));
 }
 
 describe("observability", () => {

@@ -28,7 +28,7 @@ import { defaultFileSystem } from "../src/fs/default.ts";
 import { NodeFileSystem } from "../src/fs/node.ts";
 import { ByteWriter, writeRecord } from "../src/messages.ts";
 import { RecordType } from "../src/types.ts";
-import { randBytes, randInt, rng, withTempDir } from "./helpers.ts";
+import { randBytes, randInt, rng, withTempDir, wrapFiles } from "./helpers.ts";
 
 const enc = new TextEncoder();
 const SEG = 4096;
@@ -727,32 +727,13 @@ describe("writer hygiene", () => {
       await truncate(last, 512 * 1024 * 1024); // a huge, sparse, zero tail
       const inner = await defaultFileSystem();
       let bytesRead = 0;
-      const fs = {
-        ...inner,
-        name: "counting",
-        open: async (p: string, o?: { write?: boolean }) => {
-          const f = await inner.open(p, o);
-          return {
-            ...f,
-            path: f.path,
-            read: async (b: Uint8Array, pos: number) => {
-              const n = await f.read(b, pos);
-              bytesRead += n;
-              return n;
-            },
-            size: () => f.size(),
-            close: () => f.close(),
-            truncate: (n: number) => f.truncate(n),
-            allocate: (n: number) => f.allocate(n),
-            write: (d: Uint8Array, pos: number) => f.write(d, pos),
-            syncData: () => f.syncData(),
-            sync: () => f.sync(),
-            tryLock: () => f.tryLock(),
-          };
+      const fs = wrapFiles(inner, (f) => ({
+        read: async (b, pos) => {
+          const n = await f.read(b, pos);
+          bytesRead += n;
+          return n;
         },
-        readDir: (p: string) => inner.readDir(p),
-        stat: (p: string) => inner.stat(p),
-      };
+      }));
       const r = await WAL.openForRead(dir, undefined, { ...opts, fs });
       assert.equal((await r.readAll()).entries.length, 30);
       await r.close();
