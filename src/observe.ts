@@ -50,7 +50,11 @@ export class Observer {
     if (this.onEvent === undefined && this.logger === undefined) return await op();
     const started = performance.now();
     await op();
-    const durationMs = performance.now() - started;
+    this.report(target, path, performance.now() - started);
+  }
+
+  /** Emits the fsync event, and the warning when it was slow. */
+  private report(target: "file" | "directory", path: string, durationMs: number): void {
     this.emit({ type: "fsync", target, path, durationMs });
     if (durationMs > this.slowMs) {
       try {
@@ -64,6 +68,14 @@ export class Observer {
         // a broken logger must not break the log
       }
     }
+  }
+
+  /** {@link Observer.fsync} for a blocking fsync call. */
+  fsyncSync(target: "file" | "directory", path: string, op: () => void): void {
+    if (this.onEvent === undefined && this.logger === undefined) return op();
+    const started = performance.now();
+    op();
+    this.report(target, path, performance.now() - started);
   }
 
   /** Reports an event. */

@@ -18,7 +18,7 @@ import {
   type RecordView,
 } from "./messages.ts";
 import type { Observer } from "./observe.ts";
-import { resolveOptions, type WalOptions } from "./options.ts";
+import { type ResolvedOptions, resolveOptions, type WalOptions } from "./options.ts";
 import { cleanPath, joinPath, parentDir } from "./path.ts";
 import {
   readUsed,
@@ -92,6 +92,8 @@ export class WAL {
   readonly dir: string;
   private readonly fs: FileSystem;
   private readonly segmentSizeBytes: number;
+  /** Append with the adapter's blocking write and fdatasync (see WalOptions.blocking). */
+  private readonly blocking: boolean;
   private readonly writable: boolean;
   private phase: Phase;
   /** Open segments; in append mode the last is the tail being written, all are locked. */
@@ -120,18 +122,17 @@ export class WAL {
 
   private constructor(
     dir: string,
-    fs: FileSystem,
-    segmentSizeBytes: number,
-    observer: Observer,
+    options: ResolvedOptions,
     writable: boolean,
     phase: Phase,
     segments: OpenSegment[],
     start: Snapshot,
   ) {
     this.dir = dir;
-    this.fs = fs;
-    this.segmentSizeBytes = segmentSizeBytes;
-    this.observer = observer;
+    this.fs = options.fs;
+    this.segmentSizeBytes = options.segmentSizeBytes;
+    this.observer = options.observer;
+    this.blocking = options.blocking;
     this.writable = writable;
     this.phase = phase;
     this.segments = segments;
@@ -153,7 +154,8 @@ export class WAL {
     if (metadata !== undefined && !(metadata instanceof Uint8Array)) {
       throw new WalError("INVALID_ARGUMENT", "metadata must be a Uint8Array");
     }
-    const { fs, segmentSizeBytes, observer } = await resolveOptions(options);
+    const resolved = await resolveOptions(options);
+    const { fs } = resolved;
     dir = cleanPath(dir);
     // Creating builds <dir>.tmp and renames it: two creates of one WAL must not interleave,
     // or one would delete the other's half-built directory. The parent's lock serializes them.
@@ -163,7 +165,7 @@ export class WAL {
     });
     const guard = await lockDirectory(fs, parent);
     try {
-      return await WAL.createLocked(fs, dir, metadata ?? null, segmentSizeBytes, observer);
+      return await WAL.createLocked(resolved, dir, metadata ?? null);
     } finally {
       await guard.close().catch(() => {});
     }
@@ -171,12 +173,11 @@ export class WAL {
 
   /** The body of create, run while holding the parent directory's lock. */
   private static async createLocked(
-    fs: FileSystem,
+    options: ResolvedOptions,
     dir: string,
     metadata: Uint8Array | null,
-    segmentSizeBytes: number,
-    observer: Observer,
   ): Promise<WAL> {
+    const { fs, segmentSizeBytes, observer } = options;
     const existing = await fs.stat(dir).catch((e) => {
       throw ioError(e, "cannot stat WAL directory", dir);
     });
@@ -227,9 +228,7 @@ export class WAL {
 
       const wal = new WAL(
         dir,
-        fs,
-        segmentSizeBytes,
-        observer,
+        options,
         true,
         "append",
         [{ name: { name, seq: 0n, index: 0n }, file }],
@@ -276,7 +275,8 @@ export class WAL {
     write: boolean,
   ): Promise<WAL> {
     checkSnapshot(snap);
-    const { fs, segmentSizeBytes, observer } = await resolveOptions(options);
+    const resolved = await resolveOptions(options);
+    const { fs } = resolved;
     dir = cleanPath(dir);
     const selected = selectSegments(await listSegments(fs, dir), snap, dir);
     const opened: OpenSegment[] = [];
@@ -295,7 +295,7 @@ export class WAL {
       for (const s of opened) await s.file.close().catch(() => {});
       throw ioError(e, "cannot open WAL", dir);
     }
-    return new WAL(dir, fs, segmentSizeBytes, observer, write, "replay", opened, {
+    return new WAL(dir, resolved, write, "replay", opened, {
       index: snap.index,
       term: snap.term,
     });
@@ -781,8 +781,10 @@ export class WAL {
 
   /** Writes encoded records at the end of the tail; a failure fails the WAL. */
   private async writeTail(bytes: Uint8Array): Promise<void> {
+    const file = this.tail().file;
     try {
-      await this.tail().file.write(bytes, this.tailOffset);
+      if (this.blocking && file.writeSync !== undefined) file.writeSync(bytes, this.tailOffset);
+      else await file.write(bytes, this.tailOffset);
     } catch (e) {
       await this.fail(e, "write failed");
     }
@@ -795,7 +797,11 @@ export class WAL {
     this.encoder!.flushModel.flush();
     const tail = this.tail().file;
     try {
-      await this.observer.fsync("file", this.tailPath(), () => tail.syncData());
+      if (this.blocking && tail.syncDataSync !== undefined) {
+        this.observer.fsyncSync("file", this.tailPath(), () => tail.syncDataSync!());
+      } else {
+        await this.observer.fsync("file", this.tailPath(), () => tail.syncData());
+      }
     } catch (e) {
       // After a failed fsync the kernel may have dropped the dirty pages: never retry.
       await this.fail(e, "fdatasync failed");

@@ -9,13 +9,22 @@ import { type Entry, type FileSystem, WAL } from "../mod.ts";
 import { CrashFileSystem } from "../src/fs/crash.ts";
 import { wrapFiles } from "./helpers.ts";
 
-/** Wraps a file system to count writes and fdatasyncs. */
-function counting(inner: FileSystem) {
-  const counts = { writes: 0, syncs: 0 };
+/**
+ * Wraps a file system to count writes and fdatasyncs. With `blocking`, its files also offer
+ * the blocking calls (counted apart), as the runtime adapters do.
+ */
+function counting(inner: FileSystem, blocking = false) {
+  const counts = { writes: 0, syncs: 0, blockingWrites: 0, blockingSyncs: 0 };
   const fs = wrapFiles(inner, (f) => ({
     write: (d, p) => (counts.writes++, f.write(d, p)),
     syncData: () => (counts.syncs++, f.syncData()),
     sync: () => (counts.syncs++, f.sync()),
+    ...(blocking
+      ? {
+        writeSync: (d: Uint8Array, p: number) => (counts.blockingWrites++, f.writeSync!(d, p)),
+        syncDataSync: () => (counts.blockingSyncs++, f.syncDataSync!()),
+      }
+      : {}),
   }));
   return { fs, counts };
 }
@@ -28,30 +37,45 @@ const entry = (i: bigint): Entry => ({
 });
 
 describe("group commit", () => {
-  test("64 concurrent saves share a few writes and fdatasyncs, and replay in call order", async () => {
-    const crash = new CrashFileSystem(5);
-    const { fs, counts } = counting(crash);
-    const wal = await WAL.create("/wal", undefined, { fs, segmentSizeBytes: 1 << 20 });
-    const before = { ...counts };
-    const saves: Promise<void>[] = [];
-    for (let i = 1n; i <= 64n; i++) {
-      saves.push(wal.save({ term: 1n, vote: 1n, commit: i - 1n }, [entry(i)]));
-    }
-    await Promise.all(saves);
-    const writes = counts.writes - before.writes;
-    const syncs = counts.syncs - before.syncs;
-    assert.ok(syncs <= 2 && writes <= 2, `64 saves took ${writes} writes and ${syncs} syncs`);
-    // everything resolved was synced: it survives a crash right now
-    crash.crash();
-    const again = await WAL.open("/wal", undefined, { fs: crash });
-    const { entries, state } = await again.readAll();
-    assert.deepEqual(
-      entries.map((e) => e.index),
-      Array.from({ length: 64 }, (_, k) => BigInt(k + 1)),
+  for (const blocking of [false, true]) {
+    test(
+      `64 concurrent saves share a few writes and fdatasyncs, and replay in call order (${
+        blocking ? "blocking" : "asynchronous"
+      } calls)`,
+      async () => {
+        const crash = new CrashFileSystem(5);
+        const { fs, counts } = counting(crash, blocking);
+        const wal = await WAL.create("/wal", undefined, {
+          fs,
+          segmentSizeBytes: 1 << 20,
+          blocking,
+        });
+        const before = { ...counts };
+        const saves: Promise<void>[] = [];
+        for (let i = 1n; i <= 64n; i++) {
+          saves.push(wal.save({ term: 1n, vote: 1n, commit: i - 1n }, [entry(i)]));
+        }
+        await Promise.all(saves);
+        const writes = counts.writes - before.writes + counts.blockingWrites -
+          before.blockingWrites;
+        const syncs = counts.syncs - before.syncs + counts.blockingSyncs - before.blockingSyncs;
+        assert.ok(syncs <= 2 && writes <= 2, `64 saves took ${writes} writes and ${syncs} syncs`);
+        // the appends took the kind of call asked for
+        assert.equal(counts.blockingWrites > before.blockingWrites, blocking);
+        assert.equal(counts.writes > before.writes, !blocking);
+        // everything resolved was synced: it survives a crash right now
+        crash.crash();
+        const again = await WAL.open("/wal", undefined, { fs: crash });
+        const { entries, state } = await again.readAll();
+        assert.deepEqual(
+          entries.map((e) => e.index),
+          Array.from({ length: 64 }, (_, k) => BigInt(k + 1)),
+        );
+        assert.equal(state.commit, 63n);
+        await again.close();
+      },
     );
-    assert.equal(state.commit, 63n);
-    await again.close();
-  });
+  }
 
   test("a call made between saves keeps its place: saves after a cut land after it", async () => {
     const fs = new CrashFileSystem(6);

@@ -62,8 +62,8 @@ async function walFiles(dir: string): Promise<string[]> {
 }
 
 /** A WAL whose saves of 100-byte entries cut a few segments. */
-async function writeHistory(dir: string, last: bigint): Promise<HardState> {
-  const wal = await WAL.create(dir, enc.encode("meta"), opts);
+async function writeHistory(dir: string, last: bigint, blocking?: boolean): Promise<HardState> {
+  const wal = await WAL.create(dir, enc.encode("meta"), { ...opts, blocking });
   let state: HardState = { term: 1n, vote: 1n, commit: 0n };
   for (let i = 1n; i <= last; i += 5n) {
     const to = i + 4n > last ? last : i + 4n;
@@ -134,6 +134,44 @@ describe("WAL round trips", () => {
       }
       assert.equal((await stat(join(dir, names[names.length - 1]))).size, SEG);
       assert.deepEqual((await readdir(dir)).filter((n) => n.endsWith(".tmp")), []);
+    });
+  });
+
+  test("blocking and asynchronous appends write the same bytes on this runtime's adapter", async () => {
+    await withTempDir(async (tmp) => {
+      const fs = await defaultFileSystem();
+      const file = await fs.open(join(tmp, "probe"), { create: true });
+      // the runtime adapters offer the blocking calls, so the default really uses them
+      assert.equal(typeof file.writeSync, "function");
+      assert.equal(typeof file.syncDataSync, "function");
+      await file.close();
+      await writeHistory(join(tmp, "blocking"), 120n, true);
+      await writeHistory(join(tmp, "async"), 120n, false);
+      const names = await walFiles(join(tmp, "blocking"));
+      assert.ok(names.length >= 3, `expected several segments, got ${names.length}`);
+      assert.deepEqual(await walFiles(join(tmp, "async")), names);
+      for (const n of names) {
+        assert.deepEqual(
+          await readFile(join(tmp, "blocking", n)),
+          await readFile(join(tmp, "async", n)),
+          n,
+        );
+      }
+    });
+  });
+
+  test("a blocking call while an asynchronous one is in flight on the same file is refused", async () => {
+    await withTempDir(async (tmp) => {
+      const fs = await defaultFileSystem();
+      const file = await fs.open(join(tmp, "f"), { create: true });
+      const pending = file.write(new Uint8Array(8), 0);
+      assert.throws(() => file.writeSync!(new Uint8Array(8), 8), /in flight/);
+      assert.throws(() => file.syncDataSync!(), /in flight/);
+      await pending;
+      file.writeSync!(new Uint8Array([1, 2, 3]), 8);
+      file.syncDataSync!();
+      assert.equal(await file.size(), 11);
+      await file.close();
     });
   });
 
@@ -592,6 +630,10 @@ describe("error codes", () => {
       await rejects(WAL.open(dir, { index: -1n, term: 0n }, opts), "INVALID_ARGUMENT");
       await rejects(
         WAL.create(join(tmp, "x"), undefined, { segmentSizeBytes: 10 }),
+        "INVALID_ARGUMENT",
+      );
+      await rejects(
+        WAL.create(join(tmp, "x"), undefined, { blocking: "yes" as unknown as boolean }),
         "INVALID_ARGUMENT",
       );
       assert.deepEqual(await replay(dir), before);

@@ -216,6 +216,14 @@ class CrashFile implements WalFile {
     });
   }
 
+  writeSync(data: Uint8Array, position: number): void {
+    this.file("write", true).write(data, position);
+  }
+
+  syncDataSync(): void {
+    this.file("syncData").sync();
+  }
+
   truncate(size: number): Promise<void> {
     return attempt(() => {
       this.file("truncate", true).resize(size);

@@ -14,6 +14,8 @@ class DenoFile implements WalFile {
   /** The OS file position, tracked so that sequential writes skip the seek. */
   private position = 0;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Asynchronous operations queued or running: the blocking calls must not overlap them. */
+  private inFlight = 0;
 
   constructor(path: string, file: Deno.FsFile) {
     this.path = path;
@@ -21,9 +23,17 @@ class DenoFile implements WalFile {
   }
 
   private serial<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(op, op);
+    this.inFlight++;
+    const run = this.queue.then(op, op).finally(() => this.inFlight--);
     this.queue = run.catch(() => {});
     return run;
+  }
+
+  /** The blocking calls share the file position with the queued ones: never both at once. */
+  private checkIdle(op: string): void {
+    if (this.inFlight > 0) {
+      throw new Error(`${op} on ${this.path} while an asynchronous operation is in flight`);
+    }
   }
 
   private async seek(position: number): Promise<void> {
@@ -59,6 +69,25 @@ class DenoFile implements WalFile {
         this.position = position + done;
       }
     });
+  }
+
+  writeSync(data: Uint8Array, position: number): void {
+    this.checkIdle("writeSync");
+    if (this.position !== position) {
+      this.file.seekSync(position, Deno.SeekMode.Start);
+      this.position = position;
+    }
+    let done = 0;
+    try {
+      while (done < data.length) done += this.file.writeSync(data.subarray(done));
+    } finally {
+      this.position = position + done;
+    }
+  }
+
+  syncDataSync(): void {
+    this.checkIdle("syncDataSync");
+    this.file.syncDataSync();
   }
 
   truncate(size: number): Promise<void> {

@@ -13,6 +13,7 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { fdatasyncSync, writeSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import type { FileInfo, FileSystem, OpenOptions, WalFile } from "./types.ts";
 
@@ -66,6 +67,8 @@ export class NodeFile implements WalFile {
   /** The underlying handle. */
   protected readonly handle: fsp.FileHandle;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Asynchronous operations queued or running: the blocking calls must not overlap them. */
+  private inFlight = 0;
   private lockKey: string | null = null;
   private lockHelper: ChildProcess | null = null;
 
@@ -77,9 +80,17 @@ export class NodeFile implements WalFile {
 
   /** Runs `op` after every earlier operation on this file: writes never interleave. */
   protected serial<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(op, op);
+    this.inFlight++;
+    const run = this.queue.then(op, op).finally(() => this.inFlight--);
     this.queue = run.catch(() => {});
     return run;
+  }
+
+  /** The blocking calls must not overtake queued ones (writes would land out of order). */
+  private checkIdle(op: string): void {
+    if (this.inFlight > 0) {
+      throw new Error(`${op} on ${this.path} while an asynchronous operation is in flight`);
+    }
   }
 
   read(buf: Uint8Array, position: number): Promise<number> {
@@ -107,6 +118,19 @@ export class NodeFile implements WalFile {
         done += bytesWritten;
       }
     });
+  }
+
+  writeSync(data: Uint8Array, position: number): void {
+    this.checkIdle("writeSync");
+    let done = 0;
+    while (done < data.length) {
+      done += writeSync(this.handle.fd, data, done, data.length - done, position + done);
+    }
+  }
+
+  syncDataSync(): void {
+    this.checkIdle("syncDataSync");
+    fdatasyncSync(this.handle.fd);
   }
 
   truncate(size: number): Promise<void> {

@@ -45,6 +45,15 @@ export interface WalFile {
   allocate(size: number): Promise<void>;
   /** Makes the file's data durable (fdatasync). */
   syncData(): Promise<void>;
+  /**
+   * Optional: {@link WalFile.write} as a blocking system call (pwrite). The WAL's append path
+   * uses it, when present and the WAL was not opened with `blocking: false`, because one
+   * asynchronous file call costs more CPU than the write itself. Never called while an
+   * asynchronous operation on this file is in flight.
+   */
+  writeSync?(data: Uint8Array, position: number): void;
+  /** Optional: {@link WalFile.syncData} as a blocking system call (fdatasync). */
+  syncDataSync?(): void;
   /** Makes data and metadata durable (fsync). */
   sync(): Promise<void>;
   /**
