@@ -46,11 +46,22 @@ export class ByteWriter {
 
   /** Appends a varint of a number below 2^53 (room must have been ensured). */
   varint(v: number): void {
-    while (v > 0x7f) {
-      this.buf[this.length++] = (v % 128) | 0x80;
-      v = Math.floor(v / 128);
+    const buf = this.buf;
+    let n = this.length;
+    if (v <= 0xffffffff) {
+      // the common case: 32-bit shifts, no float division
+      while (v > 0x7f) {
+        buf[n++] = (v & 0x7f) | 0x80;
+        v >>>= 7;
+      }
+    } else {
+      while (v > 0x7f) {
+        buf[n++] = (v % 128) | 0x80;
+        v = Math.floor(v / 128);
+      }
     }
-    this.buf[this.length++] = v;
+    buf[n++] = v;
+    this.length = n;
   }
 
   /** Appends a uint64 varint (room for 10 bytes must have been ensured). */
@@ -172,11 +183,12 @@ export function recordSize(type: number, crc: number, n: number | null): number 
 
 /** Bytes of the varint of a non-negative number below 2^53. */
 export function varintSize(v: number): number {
-  let n = 1;
-  while (v > 0x7f) {
-    v = Math.floor(v / 128);
-    n++;
-  }
+  if (v < 0x80) return 1;
+  if (v < 0x4000) return 2;
+  if (v < 0x200000) return 3;
+  if (v < 0x10000000) return 4;
+  let n = 5;
+  for (v = Math.floor(v / 0x800000000); v > 0; v = Math.floor(v / 128)) n++;
   return n;
 }
 

@@ -18,6 +18,7 @@ import {
   readSnapshot,
   recordSize,
   type RecordView,
+  varintSize,
   writeEntry,
   writeHardState,
   writeRecord,
@@ -219,6 +220,22 @@ describe("messages: write side matches protobuf-es", () => {
     assert.deepEqual(readEntry(bytes), e);
     const s: HardState = { term: 2n ** 53n + 1n, vote: U64_MAX, commit: 2n ** 53n + 3n };
     assert.deepEqual(readHardState(written((w) => writeHardState(w, s))), s);
+  });
+
+  test("varint and varintSize agree with protobuf's encoding at every 7-bit boundary up to 2^53", () => {
+    const values: number[] = [0, 1];
+    for (let k = 7; k <= 53; k += 7) values.push(2 ** k - 1, 2 ** k, 2 ** k + 1);
+    values.push(2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1);
+    for (const v of values) {
+      const w = new ByteWriter(16);
+      w.varint(v);
+      // a uint64 field of protobuf-es holds the reference encoding of v behind a 1-byte tag
+      const ref = toBinary(HardStateSchema, create(HardStateSchema, { term: BigInt(v) }));
+      const expected = v === 0 ? new Uint8Array(0) : ref.subarray(1);
+      if (v !== 0) assert.deepEqual(w.buf.subarray(0, w.length), expected, `varint(${v})`);
+      else assert.deepEqual(w.buf.subarray(0, w.length), new Uint8Array([0]));
+      assert.equal(varintSize(v), w.length, `varintSize(${v})`);
+    }
   });
 
   test("appending many messages to a 1-byte ByteWriter grows it and keeps earlier bytes", () => {
