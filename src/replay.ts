@@ -57,7 +57,22 @@ export interface SegmentBytes {
   size: number;
 }
 
+/** The first read of a segment; later reads double, so a small log costs one read. */
 const FIRST_READ = 1 << 20;
+
+/**
+ * The largest single read. The runtimes' asynchronous reads go through a temporary buffer
+ * of the read's size: one 64 MB read would cost 64 MB more memory than the segment itself.
+ */
+const MAX_READ = 4 << 20;
+
+/**
+ * Segments up to this size get one buffer of their full size at once. Pages that no read
+ * touches are never backed by memory (large typed arrays are zero pages until written), so
+ * a preallocated 64 MB tail costs only what its records fill, and nothing is copied as the
+ * reads go on. Larger files (never written by a WAL) grow a buffer by doubling instead.
+ */
+const ONE_BUFFER_MAX = 1 << 30;
 
 /**
  * A buffer reused from one segment to the next by scans that keep no views into segment
@@ -70,20 +85,31 @@ export interface ScratchBuffer {
 
 /**
  * Reads a segment up to the end of its records, not through its preallocated zero tail:
- * it follows the frames' length words through what it has read and reads on (doubling)
- * only while a record continues past it. Memory and time stay proportional to the records,
- * not to the file's size.
+ * it follows the frames' length words through what it has read and reads on (in doubling
+ * chunks) only while a record continues past it. Memory and time stay proportional to the
+ * records, not to the file's size.
  */
 export async function readUsed(file: WalFile, scratch?: ScratchBuffer): Promise<SegmentBytes> {
   const size = await file.size();
-  const first = Math.min(size, FIRST_READ);
-  let buf = scratch !== undefined && scratch.buf.length >= first
-    ? scratch.buf
-    : new Uint8Array(first);
-  let loaded = await file.read(buf, 0);
+  const capacity = Math.min(size, ONE_BUFFER_MAX);
+  let buf: Uint8Array;
+  if (scratch === undefined) buf = new Uint8Array(capacity);
+  else {
+    // Cut segments end a little past the segment size, each by a different amount: headroom
+    // keeps one scratch buffer for all of them instead of a new one per slightly larger file.
+    if (scratch.buf.length < capacity) {
+      scratch.buf = new Uint8Array(Math.min(ONE_BUFFER_MAX, capacity + (capacity >>> 3)));
+    }
+    buf = scratch.buf;
+  }
+  let loaded = 0;
+  let chunk = FIRST_READ;
   let off = 0;
   const header: FrameHeader = { recordBytes: 0, padBytes: 0, isEnd: false };
   for (;;) {
+    const want = Math.min(buf.length, loaded + Math.min(chunk, MAX_READ));
+    const n = await file.read(buf.subarray(loaded, want), loaded);
+    loaded += n;
     // walk the frames that are fully loaded
     let need = 0;
     while (off + FRAME_HEADER_BYTES <= loaded) {
@@ -96,14 +122,15 @@ export async function readUsed(file: WalFile, scratch?: ScratchBuffer): Promise<
       }
       off = next;
     }
-    if (loaded >= size || loaded < buf.length) return { bytes: buf.subarray(0, loaded), size };
-    // a record (or a length word) continues past what is loaded: read on, at least doubling
-    const cap = Math.min(size, Math.max(buf.length * 2, need + FRAME_HEADER_BYTES));
-    const grown = new Uint8Array(cap);
-    grown.set(buf.subarray(0, loaded));
-    buf = grown;
-    if (scratch !== undefined) scratch.buf = grown;
-    loaded += await file.read(buf.subarray(loaded), loaded);
+    if (loaded >= size || loaded < want) return { bytes: buf.subarray(0, loaded), size };
+    chunk = Math.max(chunk * 2, need + FRAME_HEADER_BYTES - loaded);
+    if (loaded + chunk > buf.length && buf.length < size) {
+      // only past ONE_BUFFER_MAX: grow, at least doubling
+      const grown = new Uint8Array(Math.min(size, Math.max(buf.length * 2, loaded + chunk)));
+      grown.set(buf.subarray(0, loaded));
+      buf = grown;
+      if (scratch !== undefined) scratch.buf = grown;
+    }
   }
 }
 

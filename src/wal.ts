@@ -445,17 +445,26 @@ export class WAL {
   private async replay(): Promise<ReadAllResult> {
     const start = this.start;
     const entries: Entry[] = [];
+    // the index the next entry appends at (the common case: one comparison, one addition)
+    let next = start.index + 1n;
+    let last = this.lastIndex;
     const { state, end } = await this.scanLog((rec, at) => {
       const e = readEntry(rec.data ?? EMPTY);
-      if (e.index > start.index) {
-        const offset = e.index - start.index - 1n;
-        if (offset > BigInt(entries.length)) throw this.gap(e.index, BigInt(entries.length), at);
+      const index = e.index;
+      last = index;
+      if (index === next) {
+        entries.push(e);
+        next = index + 1n;
+      } else if (index > start.index) {
+        const offset = index - start.index - 1n;
+        if (offset > BigInt(entries.length)) throw this.gap(index, BigInt(entries.length), at);
         // raft overwrite: a lower index replaces everything from there on
         entries.length = Number(offset);
         entries.push(e);
+        next = index + 1n;
       }
-      this.lastIndex = e.index;
     });
+    this.lastIndex = last;
     const result = { metadata: this.metadata?.slice() ?? new Uint8Array(0), state, entries };
     await this.finishReplay(end);
     return result;
