@@ -24,8 +24,10 @@ import { RecordType } from "./types.ts";
 export class Decoder {
   /** The running CRC after the last good record. */
   crc = 0;
-  /** Offset just past the last good record in the current segment. */
+  /** Offset just past the last good record, in the bytes given to {@link Decoder.begin}. */
   offset = 0;
+  /** File offset of those bytes: a segment may be decoded in windows. */
+  base = 0;
   /** The record produced by the last successful {@link Decoder.next}; reused. */
   readonly record: RecordView = { type: 0, crc: 0, data: null };
   /** Path of the current segment (for errors). */
@@ -34,12 +36,16 @@ export class Decoder {
   private isLast = false;
   private readonly header: FrameHeader = { recordBytes: 0, padBytes: 0, isEnd: false };
 
-  /** Starts decoding `bytes`, the whole content of the segment at `path`. */
-  begin(path: string, bytes: Uint8Array, isLast: boolean): void {
+  /**
+   * Starts decoding `bytes`: the segment at `path` from file offset `base` on, through its
+   * end (or whole records of it, when a later call goes on where these end).
+   */
+  begin(path: string, bytes: Uint8Array, isLast: boolean, base = 0): void {
     this.path = path;
     this.buf = bytes;
     this.isLast = isLast;
     this.offset = 0;
+    this.base = base;
   }
 
   /** Restarts the CRC chain from `prevCrc` (what a crc record says). */
@@ -108,9 +114,13 @@ export class Decoder {
   private isTorn(start: number, end: number): boolean {
     if (!this.isLast) return false;
     const buf = this.buf;
+    const base = this.base; // sectors are counted from the start of the file
     let chunkStart = start;
     while (chunkStart < end) {
-      const chunkEnd = Math.min(end, (Math.floor(chunkStart / SECTOR_BYTES) + 1) * SECTOR_BYTES);
+      const chunkEnd = Math.min(
+        end,
+        (Math.floor((base + chunkStart) / SECTOR_BYTES) + 1) * SECTOR_BYTES - base,
+      );
       let zero = true;
       for (let i = chunkStart; i < chunkEnd; i++) {
         if (buf[i] !== 0) {
@@ -137,7 +147,7 @@ export class Decoder {
   }
 
   private error(code: "UNEXPECTED_EOF" | "CRC_MISMATCH" | "DECODE", msg: string): WalError {
-    return new WalError(code, msg, { file: this.path, offset: this.offset });
+    return new WalError(code, msg, { file: this.path, offset: this.base + this.offset });
   }
 }
 

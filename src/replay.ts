@@ -49,87 +49,91 @@ export interface ScanResult {
 
 const EMPTY = new Uint8Array(0);
 
-/** The part of a segment that holds records, and the segment's full size. */
-export interface SegmentBytes {
-  /** The file from offset 0 through the end-of-records word (or the whole file). */
-  bytes: Uint8Array;
-  /** The file's size, preallocated tail included. */
-  size: number;
-}
-
-/** The first read of a segment; later reads double, so a small log costs one read. */
-const FIRST_READ = 1 << 20;
-
 /**
- * The largest single read. The runtimes' asynchronous reads go through a temporary buffer
- * of the read's size: one 64 MB read would cost 64 MB more memory than the segment itself.
+ * The usual size of a window: segments are read and decoded this many bytes at a time, so
+ * replay memory is a window, not a 64 MB segment, and no read is larger than this (the
+ * runtimes' asynchronous reads go through a temporary buffer of the read's size).
  */
-const MAX_READ = 4 << 20;
+export const WINDOW_BYTES = 4 << 20;
+
+/** A segment's first window is smaller: most segments of small logs fit in it. */
+const FIRST_WINDOW_BYTES = 1 << 20;
 
 /**
- * Segments up to this size get one buffer of their full size at once. Pages that no read
- * touches are never backed by memory (large typed arrays are zero pages until written), so
- * a preallocated 64 MB tail costs only what its records fill, and nothing is copied as the
- * reads go on. Larger files (never written by a WAL) grow a buffer by doubling instead.
- */
-const ONE_BUFFER_MAX = 1 << 30;
-
-/**
- * A buffer reused from one segment to the next by scans that keep no views into segment
- * bytes (verify, streaming), so their memory stays at one segment.
+ * A buffer reused from one window to the next by scans that keep no views into segment
+ * bytes (verify, the first pass of streaming), so their memory stays at one window.
  */
 export interface ScratchBuffer {
-  /** The buffer; replaced by a larger one when a segment needs it. */
+  /** The buffer; replaced by a larger one when a record needs it. */
   buf: Uint8Array;
 }
 
+/** Whole records of a segment, read into memory. */
+export interface RecordWindow {
+  /** The bytes: whole records only, unless `final`. */
+  bytes: Uint8Array;
+  /** The file offset of `bytes[0]`. */
+  base: number;
+  /**
+   * True for the segment's last window: it holds the end-of-records word, or runs to the
+   * end of the file (where a record may be cut short: a torn tail, or corruption).
+   */
+  final: boolean;
+}
+
 /**
- * Reads a segment up to the end of its records, not through its preallocated zero tail:
- * it follows the frames' length words through what it has read and reads on (in doubling
- * chunks) only while a record continues past it. Memory and time stay proportional to the
- * records, not to the file's size.
+ * Reads a segment's records through `limit` (its size, or less) in windows of about
+ * {@link WINDOW_BYTES} that end on record boundaries; a record larger than that gets a
+ * window of its own size, never past `limit`. Reading stops at the end-of-records word, so
+ * a preallocated zero tail is not read. Without `scratch` every window is a new buffer that
+ * callers may keep views into.
  */
-export async function readUsed(file: WalFile, scratch?: ScratchBuffer): Promise<SegmentBytes> {
-  const size = await file.size();
-  const capacity = Math.min(size, ONE_BUFFER_MAX);
-  let buf: Uint8Array;
-  if (scratch === undefined) buf = new Uint8Array(capacity);
-  else {
-    // Cut segments end a little past the segment size, each by a different amount: headroom
-    // keeps one scratch buffer for all of them instead of a new one per slightly larger file.
-    if (scratch.buf.length < capacity) {
-      scratch.buf = new Uint8Array(Math.min(ONE_BUFFER_MAX, capacity + (capacity >>> 3)));
-    }
-    buf = scratch.buf;
-  }
-  let loaded = 0;
-  let chunk = FIRST_READ;
-  let off = 0;
+export async function* recordWindows(
+  file: WalFile,
+  limit: number,
+  scratch?: ScratchBuffer,
+): AsyncGenerator<RecordWindow, void, undefined> {
   const header: FrameHeader = { recordBytes: 0, padBytes: 0, isEnd: false };
+  let base = 0;
   for (;;) {
-    const want = Math.min(buf.length, loaded + Math.min(chunk, MAX_READ));
-    const n = await file.read(buf.subarray(loaded, want), loaded);
-    loaded += n;
-    // walk the frames that are fully loaded
-    let need = 0;
-    while (off + FRAME_HEADER_BYTES <= loaded) {
-      readFrameHeader(buf, off, header);
-      if (header.isEnd) return { bytes: buf.subarray(0, loaded), size };
-      const next = off + FRAME_HEADER_BYTES + header.recordBytes + header.padBytes;
-      if (next > loaded) {
-        need = next;
+    let cap = Math.min(base === 0 ? FIRST_WINDOW_BYTES : WINDOW_BYTES, limit - base);
+    for (;;) {
+      let buf: Uint8Array;
+      if (scratch === undefined) buf = new Uint8Array(cap);
+      else {
+        if (scratch.buf.length < cap) scratch.buf = new Uint8Array(cap);
+        buf = scratch.buf.subarray(0, cap);
+      }
+      const n = await file.read(buf, base).catch((e) => {
+        throw ioError(e, "cannot read segment", file.path);
+      });
+      let off = 0;
+      let need = 0;
+      let final = base + n >= limit || n < cap; // the end of the file is in this window
+      while (off + FRAME_HEADER_BYTES <= n) {
+        readFrameHeader(buf, off, header);
+        if (header.isEnd) {
+          final = true;
+          break;
+        }
+        const next = off + FRAME_HEADER_BYTES + header.recordBytes + header.padBytes;
+        if (next > n) {
+          need = next;
+          break;
+        }
+        off = next;
+      }
+      if (final) {
+        yield { bytes: buf.subarray(0, n), base, final: true };
+        return;
+      }
+      if (off > 0) {
+        yield { bytes: buf.subarray(0, off), base, final: false };
+        base += off;
         break;
       }
-      off = next;
-    }
-    if (loaded >= size || loaded < want) return { bytes: buf.subarray(0, loaded), size };
-    chunk = Math.max(chunk * 2, need + FRAME_HEADER_BYTES - loaded);
-    if (loaded + chunk > buf.length && buf.length < size) {
-      // only past ONE_BUFFER_MAX: grow, at least doubling
-      const grown = new Uint8Array(Math.min(size, Math.max(buf.length * 2, loaded + chunk)));
-      grown.set(buf.subarray(0, loaded));
-      buf = grown;
-      if (scratch !== undefined) scratch.buf = grown;
+      // not one whole record fits: a window the size of that record (never past the file)
+      cap = Math.min(limit - base, Math.max(cap * 2, need + FRAME_HEADER_BYTES));
     }
   }
 }
@@ -150,57 +154,69 @@ export async function scanSegments(
   const at: RecordPosition = { file: "", offset: 0, end: 0 };
   let records = 0;
   let lastSize = 0;
+  let offset = 0;
   for (let k = 0; k < files.length; k++) {
     const { path, file } = files[k];
     onSegment?.(k, files.length, path);
-    const { bytes, size } = await readUsed(file, scratch).catch((e) => {
+    const isLast = k === files.length - 1;
+    at.file = path;
+    offset = 0;
+    lastSize = await file.size().catch((e) => {
       throw ioError(e, "cannot read segment", path);
     });
-    lastSize = size;
-    dec.begin(path, bytes, k === files.length - 1);
-    at.file = path;
-    for (;;) {
-      at.offset = dec.offset;
-      try {
-        if (!dec.next()) break;
-      } catch (e) {
-        if (e instanceof WalError && e.code === "UNEXPECTED_EOF") {
-          return { records, torn: e, offset: dec.offset, crc: dec.crc, lastSize, lastSegment: k };
+    for await (const w of recordWindows(file, lastSize, scratch)) {
+      dec.begin(path, w.bytes, isLast, w.base);
+      for (;;) {
+        at.offset = w.base + dec.offset;
+        try {
+          if (!dec.next()) break;
+        } catch (e) {
+          if (e instanceof WalError && e.code === "UNEXPECTED_EOF") {
+            return {
+              records,
+              torn: e,
+              offset: at.offset,
+              crc: dec.crc,
+              lastSize,
+              lastSegment: k,
+            };
+          }
+          throw e;
         }
-        throw e;
-      }
-      records++;
-      at.end = dec.offset;
-      if (rec.type === RecordType.Crc) {
-        // A decoder that starts mid-log has no CRC to compare the first crc record with.
-        if (dec.crc !== 0 && rec.crc !== dec.crc) {
-          throw new WalError(
-            "CRC_MISMATCH",
-            "crc record does not continue the previous segment's chain",
-            at,
-          );
+        records++;
+        at.end = w.base + dec.offset;
+        if (rec.type === RecordType.Crc) {
+          // A decoder that starts mid-log has no CRC to compare the first crc record with.
+          if (dec.crc !== 0 && rec.crc !== dec.crc) {
+            throw new WalError(
+              "CRC_MISMATCH",
+              "crc record does not continue the previous segment's chain",
+              at,
+            );
+          }
+          dec.updateCRC(rec.crc);
         }
-        dec.updateCRC(rec.crc);
-      }
-      try {
-        onRecord(rec, at);
-      } catch (e) {
-        // The record passed its CRC but its payload is not a valid message (etcd panics).
-        if (e instanceof ProtobufError) {
-          throw new WalError(
-            "DECODE",
-            `malformed payload of a type ${rec.type} record: ${e.message}`,
-            at,
-          );
+        try {
+          onRecord(rec, at);
+        } catch (e) {
+          // The record passed its CRC but its payload is not a valid message (etcd panics).
+          if (e instanceof ProtobufError) {
+            throw new WalError(
+              "DECODE",
+              `malformed payload of a type ${rec.type} record: ${e.message}`,
+              at,
+            );
+          }
+          throw e;
         }
-        throw e;
       }
+      offset = w.base + dec.offset;
     }
   }
   return {
     records,
     torn: null,
-    offset: dec.offset,
+    offset,
     crc: dec.crc,
     lastSize,
     lastSegment: files.length - 1,

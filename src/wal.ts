@@ -21,8 +21,8 @@ import type { Observer } from "./observe.ts";
 import { type ResolvedOptions, resolveOptions, type WalOptions } from "./options.ts";
 import { cleanPath, joinPath, parentDir } from "./path.ts";
 import {
-  readUsed,
   type RecordPosition,
+  recordWindows,
   ReplayChecks,
   type ScanResult,
   scanSegments,
@@ -44,6 +44,16 @@ import {
 import { checkSnapshot, checkState, copyEntries } from "./validate.ts";
 
 export { DEFAULT_SEGMENT_SIZE_BYTES, type WalOptions } from "./options.ts";
+
+/** Where streaming replay found a raft overwrite: an entry not above the one before it. */
+interface OverwritePoint {
+  /** Position of the segment in the replayed files. */
+  segment: number;
+  /** The record's offset in that segment. */
+  offset: number;
+  /** The entry's index. */
+  index: bigint;
+}
 
 /** A save waiting for its group to be written. */
 interface PendingSave {
@@ -531,14 +541,18 @@ export class WAL {
     yield* (await this.stream()).entries;
   }
 
-  /** Checks the whole log, noting per segment the lowest entry index it holds. */
+  /**
+   * Checks the whole log, noting where raft overwrites happen: the entries whose index is
+   * not above the one before (rare, so this stays small however long the log is).
+   */
   private async streamPass1(): Promise<ReplayStream> {
     const start = this.start;
     const files = this.segmentFiles();
     const position = new Map(files.map((f, k) => [f.path, k]));
-    const lowest: (bigint | null)[] = files.map(() => null);
+    const drops: OverwritePoint[] = [];
     let length = 0n;
-    // one buffer for every segment, in both passes: streaming memory stays at a segment
+    let prev = -1n;
+    // one window buffer for the whole pass: nothing keeps views into it
     const scratch: ScratchBuffer = { buf: new Uint8Array(0) };
     const { state, end } = await this.scanLog((rec, at) => {
       const index = readEntryIndex(rec.data ?? EMPTY);
@@ -546,67 +560,65 @@ export class WAL {
         const offset = index - start.index - 1n;
         if (offset > length) throw this.gap(index, length, at);
         length = offset + 1n;
-        const k = position.get(at.file)!;
-        if (lowest[k] === null || index < lowest[k]!) lowest[k] = index;
+        if (index <= prev) {
+          drops.push({ segment: position.get(at.file)!, offset: at.offset, index });
+        }
+        prev = index;
       }
       this.lastIndex = index;
     }, scratch);
-    // laterLowest[k]: the lowest index written after segment k; an entry at or above it is
-    // replaced by a later record
-    const laterLowest: (bigint | null)[] = files.map(() => null);
-    for (let k = end.lastSegment - 1; k >= 0; k--) {
-      const a = laterLowest[k + 1];
-      const b = lowest[k + 1];
-      laterLowest[k] = a === null ? b : b === null ? a : a < b ? a : b;
+    // minLater[p]: the lowest index among drops[p..]; an entry is replaced by a later record
+    // exactly when a later overwrite point goes down to its index or below
+    const minLater: bigint[] = new Array(drops.length);
+    for (let p = drops.length - 1; p >= 0; p--) {
+      const i = drops[p].index;
+      minLater[p] = p + 1 < drops.length && minLater[p + 1] < i ? minLater[p + 1] : i;
     }
     const metadata = this.metadata?.slice() ?? new Uint8Array(0);
-    return { metadata, state, entries: this.streamPass2(files, end, laterLowest, scratch) };
+    return { metadata, state, entries: this.streamPass2(files, end, drops, minLater) };
   }
 
-  /** Yields the surviving entries, one segment in memory at a time. */
+  /**
+   * Yields the surviving entries, reading each segment in windows. Entries are views into
+   * their window's buffer, which is never reused: nothing is copied, and memory is bounded
+   * by the windows still referenced (a kept entry keeps its window, about 4 MiB, alive).
+   */
   private async *streamPass2(
     files: SegmentFile[],
     end: ScanResult,
-    laterLowest: (bigint | null)[],
-    scratch: ScratchBuffer,
+    drops: OverwritePoint[],
+    minLater: bigint[],
   ): AsyncGenerator<Entry, void, undefined> {
     const start = this.start;
     const dec = new Decoder();
+    let p = 0; // drops[p..] lie after the current record
     try {
       for (let k = 0; k <= end.lastSegment; k++) {
         if (this.phase === "closed") {
           throw new WalError("CLOSED", "the WAL was closed during replay", { file: this.dir });
         }
         const { path, file } = files[k];
-        let { bytes } = await readUsed(file, scratch).catch((e) => {
+        // what the first pass checked, not what a writer may have appended since
+        const limit = k === end.lastSegment ? end.offset : await file.size().catch((e) => {
           throw ioError(e, "cannot read segment", path);
         });
-        if (k === end.lastSegment) bytes = bytes.subarray(0, end.offset);
-        dec.begin(path, bytes, false);
-        const indexes: bigint[] = [];
-        const starts: number[] = [];
-        const ends: number[] = [];
-        while (dec.next()) {
-          const rec = dec.record;
-          if (rec.type === RecordType.Crc) dec.updateCRC(rec.crc);
-          if (rec.type !== RecordType.Entry || rec.data === null) continue;
-          const index = readEntryIndex(rec.data);
-          if (index <= start.index) continue;
-          indexes.push(index);
-          starts.push(rec.data.byteOffset - bytes.byteOffset);
-          ends.push(rec.data.byteOffset - bytes.byteOffset + rec.data.length);
-        }
-        const keep = new Uint8Array(indexes.length);
-        let min = laterLowest[k];
-        for (let j = indexes.length - 1; j >= 0; j--) {
-          if (min === null || indexes[j] < min) {
-            keep[j] = 1;
-            min = indexes[j];
+        for await (const w of recordWindows(file, limit)) {
+          dec.begin(path, w.bytes, false, w.base);
+          for (;;) {
+            const offset = w.base + dec.offset;
+            if (!dec.next()) break;
+            const rec = dec.record;
+            if (rec.type === RecordType.Crc) dec.updateCRC(rec.crc);
+            if (rec.type !== RecordType.Entry || rec.data === null) continue;
+            const e = readEntry(rec.data);
+            if (e.index <= start.index) continue;
+            while (
+              p < drops.length &&
+              (drops[p].segment < k || (drops[p].segment === k && drops[p].offset <= offset))
+            ) p++;
+            if (p < drops.length && minLater[p] <= e.index) continue; // overwritten later
+            yield e;
           }
-        }
-        for (let j = 0; j < indexes.length; j++) {
-          // copied: the buffer is reused for the next segment
-          if (keep[j] === 1) yield readEntry(bytes.subarray(starts[j], ends[j]), true);
         }
       }
       if (this.phase === "replay") await this.finishReplay(end);

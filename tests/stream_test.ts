@@ -7,7 +7,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { genScript } from "../compat/gen_script.ts";
 import { runScript } from "../compat/script.ts";
-import { type Entry, WAL } from "../mod.ts";
+import { type Entry, verify, WAL } from "../mod.ts";
+import { Decoder } from "../src/decoder.ts";
+import { readdir, readFile, truncate } from "node:fs/promises";
 import { CrashFileSystem } from "../src/fs/crash.ts";
 import { withTempDir } from "./helpers.ts";
 import { join } from "node:path";
@@ -43,6 +45,62 @@ describe("streaming replay", () => {
       }
     });
   }
+
+  test("segments read in windows: records across window boundaries and larger than a window", async () => {
+    await withTempDir(async (tmp) => {
+      const dir = join(tmp, "wal");
+      // 40 MB segments: a first window of 1 MiB, then 4 MiB ones; entries of 1 B to 9 MiB
+      const wal = await WAL.create(dir, undefined, { segmentSizeBytes: 40_000_000 });
+      const sizes = [1, 300_000, 9 << 20, 700_000, 5, 4 << 20, 123_457, 3 << 20, 1 << 20, 17];
+      const saved: Entry[] = [];
+      let index = 1n;
+      for (let round = 0; round < 3; round++) {
+        for (const size of sizes) {
+          const data = new Uint8Array(size).map((_, i) => (i * 31 + Number(index)) & 0xff);
+          const e: Entry = { term: 1n, index, type: 0, data };
+          await wal.save({ term: 1n, vote: 1n, commit: index }, [e]);
+          saved.push(e);
+          index++;
+        }
+        // a raft overwrite reaching back across a window boundary
+        const back = index - 4n;
+        const e: Entry = { term: 2n, index: back, type: 0, data: new Uint8Array([round]) };
+        await wal.save({ term: 2n, vote: 1n, commit: back }, [e]);
+        saved.length = Number(back) - 1;
+        saved.push(e);
+        index = back + 1n;
+      }
+      await wal.close();
+      const a = await WAL.openForRead(dir);
+      const all = await a.readAll();
+      await a.close();
+      assert.deepEqual(all.entries, saved);
+      const b = await WAL.openForRead(dir);
+      assert.deepEqual(await collect(b.entries()), saved);
+      await b.close();
+      // a torn write deep in the last segment is found at its file offset, past the windows
+      const names = (await readdir(dir)).filter((n) => n.endsWith(".wal")).sort();
+      const last = join(dir, names[names.length - 1]);
+      const bytes = new Uint8Array(await readFile(last));
+      const d = new Decoder();
+      d.begin(last, bytes, true);
+      const records: { start: number; end: number }[] = [];
+      for (let at = 0; d.next(); at = d.offset) {
+        if (d.record.type === 4) d.updateCRC(d.record.crc);
+        records.push({ start: at, end: d.offset });
+      }
+      const victim = records.findLast((r) => r.start > (6 << 20) && r.end - r.start > 8192)?.start;
+      assert.ok(victim !== undefined, "a large record starts beyond the second window");
+      await truncate(last, victim + 4096 + 100);
+      const err = await WAL.open(dir).then((w) => w.readAll()).then(
+        () => assert.fail("a torn tail must stop a writer"),
+        (e) => e,
+      );
+      assert.equal(err.code, "UNEXPECTED_EOF");
+      assert.equal(err.offset, victim);
+      assert.equal((await verify(dir)).tornTail?.offset, victim);
+    });
+  });
 
   test("in write mode, saves wait for the stream to end, then append after the log", async () => {
     await withTempDir(async (tmp) => {
