@@ -62,6 +62,20 @@ export function crc32c(
       t[768 + data[i + 12]] ^ t[512 + data[i + 13]] ^ t[256 + data[i + 14]] ^ t[data[i + 15]];
     i += 16;
   }
+  // the tail in steps of 8 and 4 bytes: record payloads are rarely a multiple of 16
+  if (end - i >= 8) {
+    const a = c ^ (data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24));
+    c = t[1792 + (a & 0xff)] ^ t[1536 + ((a >>> 8) & 0xff)] ^ t[1280 + ((a >>> 16) & 0xff)] ^
+      t[1024 + (a >>> 24)] ^ t[768 + data[i + 4]] ^ t[512 + data[i + 5]] ^
+      t[256 + data[i + 6]] ^ t[data[i + 7]];
+    i += 8;
+  }
+  if (end - i >= 4) {
+    const a = c ^ (data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24));
+    c = t[768 + (a & 0xff)] ^ t[512 + ((a >>> 8) & 0xff)] ^ t[256 + ((a >>> 16) & 0xff)] ^
+      t[a >>> 24];
+    i += 4;
+  }
   while (i < end) c = t[(c ^ data[i++]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;
 }

@@ -21,6 +21,8 @@ import {
 } from "./messages.ts";
 import { type Entry, type HardState, RecordType, type Snapshot } from "./types.ts";
 
+const MAX32 = 0xffffffffn;
+
 /** Encodes records for one segment, continuing the CRC chain from `prevCrc`. */
 export class Encoder {
   /** The running CRC: the CRC of every record's data so far, across segments. */
@@ -43,16 +45,61 @@ export class Encoder {
    * 5-byte crc varint leaves it and moved back only when the CRC turns out shorter (1 in 16).
    */
   entry(e: Entry): void {
-    const size = entrySize(e);
+    const { term, index, type, data } = e;
+    // Term and index below 2^32 and a small type, as in every real log: plain numbers from
+    // here on (one BigInt comparison each), instead of BigInt arithmetic per varint.
+    if (term > MAX32 || index > MAX32 || type < 0 || type > 0x7f) {
+      this.entryGeneric(e);
+      return;
+    }
+    const t = Number(term);
+    const x = Number(index);
+    const d = data.length;
+    const size = 1 + 1 + 1 + varintSize(t) + 1 + varintSize(x) +
+      (d > 0 ? 1 + varintSize(d) + d : 0);
     const w = this.pending;
     const start = w.length;
     // frame word, type field, crc field (at most 5 bytes), data tag, data length, data
-    const maxRecord = 1 + 1 + 1 + 5 + 1 + 5 + size;
-    w.ensure(FRAME_HEADER_BYTES + maxRecord + 7);
+    w.ensure(FRAME_HEADER_BYTES + 1 + 1 + 1 + 5 + 1 + 5 + size + 7);
+    const sizeLen = varintSize(size);
+    const payloadAt = start + FRAME_HEADER_BYTES + 3 + 5 + 1 + sizeLen;
+    const buf = w.buf;
+    buf[payloadAt] = 0x08;
+    buf[payloadAt + 1] = type;
+    buf[payloadAt + 2] = 0x10;
+    w.length = payloadAt + 3;
+    w.varint(t);
+    w.byte(0x18);
+    w.varint(x);
+    if (d > 0) {
+      w.byte(0x22);
+      w.varint(d);
+      buf.set(data, w.length);
+      w.length += d;
+    }
+    this.finishEntry(start, payloadAt, size, sizeLen);
+  }
+
+  /** {@link Encoder.entry} for any uint64 term and index and any int32 type. */
+  private entryGeneric(e: Entry): void {
+    const size = entrySize(e);
+    const w = this.pending;
+    const start = w.length;
+    w.ensure(FRAME_HEADER_BYTES + 1 + 1 + 1 + 5 + 1 + 5 + size + 7);
     const sizeLen = varintSize(size);
     const payloadAt = start + FRAME_HEADER_BYTES + 3 + 5 + 1 + sizeLen;
     w.length = payloadAt;
     writeEntry(w, e);
+    this.finishEntry(start, payloadAt, size, sizeLen);
+  }
+
+  /**
+   * With the entry's `size` bytes at `payloadAt`: computes the CRC, moves the entry back
+   * when the crc varint is shorter than the 5 bytes left for it, and writes the frame word
+   * and the record's header fields in front of it.
+   */
+  private finishEntry(start: number, payloadAt: number, size: number, sizeLen: number): void {
+    const w = this.pending;
     this.crc = crc32c(w.buf, this.crc, payloadAt, payloadAt + size);
     const crcLen = varintSize(this.crc);
     const shift = 5 - crcLen;

@@ -25,6 +25,9 @@ import {
   writeSnapshot,
 } from "../src/messages.ts";
 import { WalError } from "../src/errors.ts";
+import { crc32c } from "../src/crc32c.ts";
+import { Encoder } from "../src/encoder.ts";
+import { writeFrameHeader } from "../src/frame.ts";
 import type { Entry, HardState, Snapshot } from "../src/types.ts";
 import { randBytes, rng } from "./helpers.ts";
 
@@ -168,6 +171,35 @@ describe("messages: write side matches protobuf-es", () => {
       const e = randomEntry(rand, i);
       const ours = written((w) => writeEntry(w, e));
       assert.deepEqual(ours, pbEntry(e), `entry #${i} ${e.term} ${e.index} ${e.type}`);
+    }
+  });
+
+  test("Encoder.entry frames exactly walpb.Record{Entry, crc, toBinary(raftpb.Entry)} on both paths", () => {
+    const rand = rng(12);
+    const enc = new Encoder(0, 0);
+    let crc = 0;
+    for (let i = 0; i < 800; i++) {
+      // half the entries take the 32-bit fast path: small terms and indexes
+      const e = i % 2 === 0 ? randomEntry(rand, i) : {
+        ...randomEntry(rand, i),
+        term: BigInt(Math.floor(rand() * 2 ** (1 + Math.floor(rand() * 32)))),
+        index: BigInt(Math.floor(rand() * 2 ** (1 + Math.floor(rand() * 32)))),
+      };
+      if (i % 97 === 5) e.type = -1 - (i % 3); // negative enums take 10 bytes
+      if (i % 89 === 7) e.type = 300; // a type that needs a 2-byte varint
+      enc.entry(e);
+      const ours = enc.take().slice();
+      const payload = pbEntry(e);
+      crc = crc32c(payload, crc);
+      const record = toBinary(
+        RecordSchema,
+        create(RecordSchema, { type: 2n, crc, data: payload }),
+      );
+      const pad = (8 - (record.length % 8)) % 8;
+      const framed = new Uint8Array(8 + record.length + pad);
+      writeFrameHeader(framed, 0, record.length);
+      framed.set(record, 8);
+      assert.deepEqual(ours, framed, `entry #${i} ${e.term} ${e.index} ${e.type}`);
     }
   });
 

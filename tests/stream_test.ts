@@ -89,7 +89,9 @@ describe("streaming replay", () => {
         if (d.record.type === 4) d.updateCRC(d.record.crc);
         records.push({ start: at, end: d.offset });
       }
-      const victim = records.findLast((r) => r.start > (6 << 20) && r.end - r.start > 8192)?.start;
+      // the last large record that starts beyond the second window
+      let victim: number | undefined;
+      for (const r of records) if (r.start > (6 << 20) && r.end - r.start > 8192) victim = r.start;
       assert.ok(victim !== undefined, "a large record starts beyond the second window");
       await truncate(last, victim + 4096 + 100);
       const err = await WAL.open(dir).then((w) => w.readAll()).then(
