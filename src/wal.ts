@@ -8,7 +8,7 @@
 import { Decoder } from "./decoder.ts";
 import { Encoder } from "./encoder.ts";
 import { ioError, WalError } from "./errors.ts";
-import { FilePipeline, type PreparedFile } from "./file_pipeline.ts";
+import { FilePipeline, type PreparedFile, ZERO_CHUNK_BYTES, zeros } from "./file_pipeline.ts";
 import type { FileSystem, WalFile } from "./fs/types.ts";
 import {
   checkUint64,
@@ -119,6 +119,12 @@ export class WAL {
   private encoder: Encoder | null = null;
   /** Bytes written to the tail segment. */
   private tailOffset = 0;
+  /**
+   * Bytes of the tail segment from offset 0 that hold written blocks (records, or zeros
+   * written ahead of them): appends below it overwrite blocks in place, so their fdatasync
+   * does not also journal a block allocation (see file_pipeline.ts).
+   */
+  private tailZeroedTo = 0;
   private pipeline: FilePipeline | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   /**
@@ -247,6 +253,7 @@ export class WAL {
       wal.metadata = metadata?.slice() ?? null;
       wal.encoder = enc;
       wal.tailOffset = bytes.length;
+      wal.tailZeroedTo = bytes.length;
       wal.pipeline = new FilePipeline(fs, dir, segmentSizeBytes);
       return wal;
     } catch (e) {
@@ -497,6 +504,7 @@ export class WAL {
     // (no zeroed sector) instead of a repairable torn tail.
     await this.observer.fsync("file", this.tailPath(), () => tail.syncData());
     this.tailOffset = end.offset;
+    this.tailZeroedTo = end.offset;
     this.encoder = new Encoder(end.crc, end.offset);
     this.pipeline = new FilePipeline(this.fs, this.dir, this.segmentSizeBytes);
     this.phase = "append";
@@ -800,15 +808,29 @@ export class WAL {
     if (first !== null) throw ioError(first, "cannot close WAL", this.dir);
   }
 
-  /** Writes encoded records at the end of the tail; a failure fails the WAL. */
+  /**
+   * Writes encoded records at the end of the tail, and zeros over the next megabyte when
+   * they reach past what was zeroed; a failure fails the WAL.
+   */
   private async writeTail(bytes: Uint8Array): Promise<void> {
     const file = this.tail().file;
+    const end = this.tailOffset + bytes.length;
+    const zeroTo = end > this.tailZeroedTo
+      ? Math.min(this.segmentSizeBytes, end + ZERO_CHUNK_BYTES)
+      : 0;
     try {
-      if (this.blocking && file.writeSync !== undefined) file.writeSync(bytes, this.tailOffset);
-      else await file.write(bytes, this.tailOffset);
+      if (this.blocking && file.writeSync !== undefined) {
+        file.writeSync(bytes, this.tailOffset);
+        if (zeroTo > end) file.writeSync(zeros().subarray(0, zeroTo - end), end);
+      } else {
+        await file.write(bytes, this.tailOffset);
+        if (zeroTo > end) await file.write(zeros().subarray(0, zeroTo - end), end);
+      }
     } catch (e) {
       await this.fail(e, "write failed");
     }
+    this.tailZeroedTo = Math.max(this.tailZeroedTo, end, zeroTo);
+    if (end >= this.segmentSizeBytes / 2) this.pipeline?.fillWithZeros();
     this.tailOffset += bytes.length;
     this.observer.emit({ type: "write", path: this.tailPath(), bytes: bytes.length });
   }
@@ -856,6 +878,7 @@ export class WAL {
       const seg = { name, seq: old.name.seq + 1n, index: this.lastIndex + 1n };
       this.segments.push({ name: seg, file: next.file });
       this.tailOffset = bytes.length;
+      this.tailZeroedTo = Math.max(bytes.length, next.zeroedTo);
       this.encoder = new Encoder(head.crc, bytes.length);
       this.observer.emit({ type: "cut", path, index: seg.index });
     } catch (e) {

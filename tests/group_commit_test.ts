@@ -5,7 +5,7 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type Entry, type FileSystem, WAL } from "../mod.ts";
+import { type Entry, type FileSystem, WAL, type WalFile } from "../mod.ts";
 import { CrashFileSystem } from "../src/fs/crash.ts";
 import { wrapFiles } from "./helpers.ts";
 
@@ -15,13 +15,17 @@ import { wrapFiles } from "./helpers.ts";
  */
 function counting(inner: FileSystem, blocking = false) {
   const counts = { writes: 0, syncs: 0, blockingWrites: 0, blockingSyncs: 0 };
+  // writes of records to segments: not the zeros written ahead of them, nor spare files
+  const counted = (f: WalFile, d: Uint8Array) => f.path.endsWith(".wal") && d.some((b) => b !== 0);
   const fs = wrapFiles(inner, (f) => ({
-    write: (d, p) => (counts.writes++, f.write(d, p)),
+    write: (d, p) => (counted(f, d) && counts.writes++, f.write(d, p)),
     syncData: () => (counts.syncs++, f.syncData()),
     sync: () => (counts.syncs++, f.sync()),
     ...(blocking
       ? {
-        writeSync: (d: Uint8Array, p: number) => (counts.blockingWrites++, f.writeSync!(d, p)),
+        writeSync: (d: Uint8Array, p: number) => (
+          counted(f, d) && counts.blockingWrites++, f.writeSync!(d, p)
+        ),
         syncDataSync: () => (counts.blockingSyncs++, f.syncDataSync!()),
       }
       : {}),

@@ -19,6 +19,7 @@ import {
   WAL,
   WalError,
   type WalErrorCode,
+  type WalFile,
 } from "../mod.ts";
 import { Decoder } from "../src/decoder.ts";
 import { crc32c } from "../src/crc32c.ts";
@@ -757,6 +758,44 @@ describe("writer hygiene", () => {
         ...range(1n, 5n, 1n, 100),
         ...range(6n, 6n, 1n, 500),
       ]);
+    });
+  });
+
+  test("zeros are written ahead of the appends, and by the pipeline, never over a record", async () => {
+    await withTempDir(async (tmp) => {
+      const dir = join(tmp, "wal");
+      const inner = await defaultFileSystem();
+      /** Per open file: where its records end so far. */
+      const recordEnd = new Map<WalFile, number>();
+      let aheadWrites = 0;
+      let spareWrites = 0;
+      const check = (f: WalFile, d: Uint8Array, p: number) => {
+        if (d.some((b) => b !== 0)) {
+          recordEnd.set(f, Math.max(recordEnd.get(f) ?? 0, p + d.length));
+          return;
+        }
+        assert.ok(p >= (recordEnd.get(f) ?? 0), `zeros at ${p} over records of ${f.path}`);
+        if (f.path.endsWith(".tmp")) spareWrites++;
+        else aheadWrites++;
+      };
+      const fs = wrapFiles(inner, (f) => ({
+        write: (d, p) => (check(f, d, p), f.write(d, p)),
+        writeSync: (d: Uint8Array, p: number) => (check(f, d, p), f.writeSync!(d, p)),
+        syncDataSync: () => f.syncDataSync!(),
+      }));
+      const o = { segmentSizeBytes: 3 << 20, fs };
+      const wal = await WAL.create(dir, enc.encode("meta"), o);
+      let saves = 0;
+      for (let i = 1n; i <= 12000n; i += 10n) {
+        await wal.save({ term: 1n, vote: 1n, commit: i + 9n }, range(i, i + 9n, 1n, 1000));
+        saves++;
+      }
+      await wal.close();
+      assert.ok((await walFiles(dir)).length >= 3, "several cuts");
+      assert.ok(aheadWrites > 0 && spareWrites > 0, `${aheadWrites} ahead, ${spareWrites} spare`);
+      assert.ok(aheadWrites <= saves / 4, `${aheadWrites} zero writes for ${saves} saves`);
+      const { entries } = await replay(dir);
+      assert.deepEqual(entries, range(1n, 12000n, 1n, 1000));
     });
   });
 
