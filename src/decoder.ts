@@ -17,7 +17,7 @@
 import { crc32c } from "./crc32c.ts";
 import { WalError } from "./errors.ts";
 import { FRAME_HEADER_BYTES, type FrameHeader, readFrameHeader, SECTOR_BYTES } from "./frame.ts";
-import { ProtobufError, readRecord, type RecordView } from "./messages.ts";
+import { ProtobufError, readRecord, RecordView } from "./messages.ts";
 import { RecordType } from "./types.ts";
 
 /** Decodes the records of one segment at a time, carrying the CRC chain across segments. */
@@ -29,7 +29,7 @@ export class Decoder {
   /** File offset of those bytes: a segment may be decoded in windows. */
   base = 0;
   /** The record produced by the last successful {@link Decoder.next}; reused. */
-  readonly record: RecordView = { type: 0, crc: 0, data: null };
+  readonly record: RecordView = new RecordView();
   /** Path of the current segment (for errors). */
   path = "";
   private buf: Uint8Array = new Uint8Array(0);
@@ -91,7 +91,7 @@ export class Decoder {
       throw this.error("DECODE", `malformed record: ${e.message}`);
     }
     if (rec.type !== RecordType.Crc) {
-      const crc = rec.data === null ? this.crc : crc32c(rec.data, this.crc);
+      const crc = rec.hasData ? crc32c(buf, this.crc, rec.dataStart, rec.dataEnd) : this.crc;
       if (crc !== rec.crc) {
         if (this.isTorn(start, end + h.padBytes)) {
           throw this.error("UNEXPECTED_EOF", "torn record (CRC mismatch in a zeroed sector)");

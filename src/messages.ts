@@ -195,14 +195,30 @@ export function varintSize(v: number): number {
 // ---------------------------------------------------------------------------------------
 // Reading
 
-/** A walpb.Record as decoded: `data` is a view into the segment bytes, not a copy. */
-export interface RecordView {
+/**
+ * A walpb.Record as decoded, reused from record to record. Its data field is kept as a
+ * range of the segment bytes (`buf[dataStart:dataEnd]`): the hot paths read it in place,
+ * and only {@link RecordView.data} makes a view object, so replay makes one allocation per
+ * entry (the entry's own data view), not two.
+ */
+export class RecordView {
   /** The record type (see RecordType); -1 when the stored value does not fit a small integer. */
-  type: number;
+  type = 0;
   /** The stored CRC. */
-  crc: number;
-  /** The data field, or null when absent. A view: copy what must outlive the segment buffer. */
-  data: Uint8Array | null;
+  crc = 0;
+  /** The bytes the record was decoded from. */
+  buf: Uint8Array = new Uint8Array(0);
+  /** Start of the data field in `buf`. */
+  dataStart = 0;
+  /** End of the data field in `buf`. */
+  dataEnd = 0;
+  /** Whether the record has a data field (an empty one counts). */
+  hasData = false;
+
+  /** The data field as a view into `buf`, or null when absent. Copy what must outlive it. */
+  get data(): Uint8Array | null {
+    return this.hasData ? this.buf.subarray(this.dataStart, this.dataEnd) : null;
+  }
 }
 
 /** Small values (terms, mostly) are decoded to shared BigInts instead of new ones. */
@@ -315,7 +331,10 @@ export function readRecord(buf: Uint8Array, start: number, end: number, out: Rec
   r.reset(buf, start, end);
   out.type = 0;
   out.crc = 0;
-  out.data = null;
+  out.buf = buf;
+  out.hasData = false;
+  out.dataStart = 0;
+  out.dataEnd = 0;
   while (r.pos < r.end) {
     const field = r.tag();
     if (field === 1) {
@@ -329,7 +348,9 @@ export function readRecord(buf: Uint8Array, start: number, end: number, out: Rec
     } else if (field === 3) {
       r.expect(2);
       const e = r.delimited();
-      out.data = buf.subarray(r.pos, e);
+      out.hasData = true;
+      out.dataStart = r.pos;
+      out.dataEnd = e;
       r.pos = e;
     } else {
       r.skip(r.wire);
@@ -345,8 +366,17 @@ const EMPTY: Uint8Array = new Uint8Array(0);
  * time than one allocation per entry.
  */
 export function readEntry(buf: Uint8Array, copy = false): Entry {
+  return decodeEntry(buf, 0, buf.length, copy);
+}
+
+/** Decodes the raftpb.Entry in `buf[start:end]`; its data is a view into `buf`. */
+export function readEntryAt(buf: Uint8Array, start: number, end: number): Entry {
+  return decodeEntry(buf, start, end, false);
+}
+
+function decodeEntry(buf: Uint8Array, start: number, end: number, copy: boolean): Entry {
   const r = reader;
-  r.reset(buf, 0, buf.length);
+  r.reset(buf, start, end);
   let type = 0;
   let term = 0n;
   let index = 0n;
@@ -375,10 +405,13 @@ export function readEntry(buf: Uint8Array, copy = false): Entry {
   return { term, index, type, data };
 }
 
-/** The Index of a raftpb.Entry, without copying its data (validates the whole message). */
-export function readEntryIndex(buf: Uint8Array): bigint {
+/**
+ * The Index of the raftpb.Entry in `buf[start:end]`, without copying its data (validates the
+ * whole message).
+ */
+export function readEntryIndex(buf: Uint8Array, start = 0, end: number = buf.length): bigint {
   const r = reader;
-  r.reset(buf, 0, buf.length);
+  r.reset(buf, start, end);
   let index = 0n;
   while (r.pos < r.end) {
     const field = r.tag();

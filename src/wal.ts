@@ -12,7 +12,7 @@ import { FilePipeline, type PreparedFile, ZERO_CHUNK_BYTES, zeros } from "./file
 import type { FileSystem, WalFile } from "./fs/types.ts";
 import {
   checkUint64,
-  readEntry,
+  readEntryAt,
   readEntryIndex,
   readHardState,
   type RecordView,
@@ -466,7 +466,7 @@ export class WAL {
     let next = start.index + 1n;
     let last = this.lastIndex;
     const { state, end } = await this.scanLog((rec, at) => {
-      const e = readEntry(rec.data ?? EMPTY);
+      const e = readEntryAt(rec.buf, rec.dataStart, rec.dataEnd);
       const index = e.index;
       last = index;
       if (index === next) {
@@ -563,7 +563,7 @@ export class WAL {
     // one window buffer for the whole pass: nothing keeps views into it
     const scratch: ScratchBuffer = { buf: new Uint8Array(0) };
     const { state, end } = await this.scanLog((rec, at) => {
-      const index = readEntryIndex(rec.data ?? EMPTY);
+      const index = readEntryIndex(rec.buf, rec.dataStart, rec.dataEnd);
       if (index > start.index) {
         const offset = index - start.index - 1n;
         if (offset > length) throw this.gap(index, length, at);
@@ -617,8 +617,8 @@ export class WAL {
             if (!dec.next()) break;
             const rec = dec.record;
             if (rec.type === RecordType.Crc) dec.updateCRC(rec.crc);
-            if (rec.type !== RecordType.Entry || rec.data === null) continue;
-            const e = readEntry(rec.data);
+            if (rec.type !== RecordType.Entry || !rec.hasData) continue;
+            const e = readEntryAt(rec.buf, rec.dataStart, rec.dataEnd);
             if (e.index <= start.index) continue;
             while (
               p < drops.length &&

@@ -17,7 +17,7 @@ import {
   readRecord,
   readSnapshot,
   recordSize,
-  type RecordView,
+  RecordView,
   varintSize,
   writeEntry,
   writeHardState,
@@ -409,13 +409,17 @@ describe("messages: read side", () => {
     assert.throws(() => readEntry(concat([0x20, 1], pbEntry(e))), ProtobufError); // Data as a varint
     const badType = new Uint8Array([0x0a, 1, 2]); // Record.type as bytes
     assert.throws(
-      () => readRecord(badType, 0, badType.length, { type: 0, crc: 0, data: null }),
+      () => readRecord(badType, 0, badType.length, new RecordView()),
       ProtobufError,
     );
-    const rec: RecordView = { type: 0, crc: 0, data: null };
+    const rec = new RecordView();
     const withUnknown = concat(unknown.flat(), [8, 2], UNKNOWN_HIGH_FIELD, [16, 7]);
     readRecord(withUnknown, 0, withUnknown.length, rec);
-    assert.deepEqual(rec, { type: 2, crc: 7, data: null });
+    assert.deepEqual({ type: rec.type, crc: rec.crc, data: rec.data }, {
+      type: 2,
+      crc: 7,
+      data: null,
+    });
   });
 
   test("malformed input throws ProtobufError from every reader", () => {
@@ -438,7 +442,7 @@ describe("messages: read side", () => {
       ["field number above 2^32 / 8", [...tag(2 ** 32, 0), 0x00]],
       ["field number 0", [0x00, 0x00]],
     ];
-    const rec: RecordView = { type: 0, crc: 0, data: null };
+    const rec = new RecordView();
     for (const [what, bytes] of cases) {
       const buf = new Uint8Array(bytes);
       assert.throws(() => readEntry(buf), ProtobufError, `readEntry: ${what}`);
@@ -454,19 +458,23 @@ describe("messages: read side", () => {
 
   test("readRecord respects its end bound: a field crossing it is an overrun", () => {
     const bytes = written((w) => writeRecord(w, 2, 5, new Uint8Array([1, 2, 3, 4])));
-    const rec: RecordView = { type: 0, crc: 0, data: null };
+    const rec = new RecordView();
     assert.throws(() => readRecord(bytes, 0, bytes.length - 1, rec), ProtobufError);
     // the same record embedded in a larger buffer decodes from its slice
     const padded = concat([9, 9, 9], bytes, [0xff, 0xff]);
     readRecord(padded, 3, 3 + bytes.length, rec);
-    assert.deepEqual(rec, { type: 2, crc: 5, data: new Uint8Array([1, 2, 3, 4]) });
+    assert.deepEqual({ type: rec.type, crc: rec.crc, data: rec.data }, {
+      type: 2,
+      crc: 5,
+      data: new Uint8Array([1, 2, 3, 4]),
+    });
   });
 });
 
 describe("messages: walpb.Record", () => {
   test("writeRecord/readRecord round trip, equal to protobuf-es, with recordSize exact", () => {
     const rand = rng(31);
-    const rec: RecordView = { type: 0, crc: 0, data: null };
+    const rec = new RecordView();
     const crcs = [0, 1, 127, 128, 0x7fffffff, 0x80000000, 0xffffffff];
     for (let i = 0; i < 600; i++) {
       const type = 1 + (i % 5);
@@ -502,18 +510,22 @@ describe("messages: walpb.Record", () => {
 
   test("readRecord returns data as a view into the buffer", () => {
     const bytes = written((w) => writeRecord(w, 1, 0, new Uint8Array([5, 6])));
-    const rec: RecordView = { type: 0, crc: 0, data: null };
+    const rec = new RecordView();
     readRecord(bytes, 0, bytes.length, rec);
     bytes[bytes.length - 1] = 0x77;
     assert.deepEqual(rec.data, new Uint8Array([5, 0x77]));
   });
 
   test("readRecord resets fields absent in the next record and maps huge types to -1", () => {
-    const rec: RecordView = { type: 0, crc: 0, data: null };
+    const rec = new RecordView();
     const a = written((w) => writeRecord(w, 2, 77, new Uint8Array([1])));
     readRecord(a, 0, a.length, rec);
     readRecord(new Uint8Array(0), 0, 0, rec);
-    assert.deepEqual(rec, { type: 0, crc: 0, data: null });
+    assert.deepEqual({ type: rec.type, crc: rec.crc, data: rec.data }, {
+      type: 0,
+      crc: 0,
+      data: null,
+    });
     const huge = new Uint8Array([
       0x08,
       ...varintBytes(2n ** 40n),
