@@ -512,10 +512,12 @@ export class WAL {
 
   /**
    * Replays the log like {@link WAL.readAll}, but hands the entries out one at a time, so
-   * memory stays bounded by a segment, not by the log. The whole log is checked before the
-   * first entry comes out (a first pass reads only indexes); raft overwrites are applied
-   * (an entry is yielded only if no later record replaces it). Callable once, instead of
-   * readAll; in write mode, saves wait until the iteration has ended (or was broken off).
+   * memory stays bounded by the segment bytes read in windows of about 4 MiB, not by the
+   * log. The whole log is checked before the first entry comes out (a first pass reads only
+   * indexes); raft overwrites are applied (an entry is yielded only if no later record
+   * replaces it). An entry's data is a view into its window's buffer, which is never
+   * reused: keeping an entry keeps that window alive. Callable once, instead of readAll; in
+   * write mode, saves wait until the iteration has ended (or was broken off).
    *
    * @example
    * ```ts
