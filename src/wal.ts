@@ -28,6 +28,7 @@ import {
   scanSegments,
   type ScratchBuffer,
   type SegmentFile,
+  STREAM_WINDOW_BYTES,
   unexpectedType,
 } from "./replay.ts";
 import { listSegments, lockDirectory, mkdirDurable, selectSegments } from "./segment_dir.ts";
@@ -512,7 +513,7 @@ export class WAL {
 
   /**
    * Replays the log like {@link WAL.readAll}, but hands the entries out one at a time, so
-   * memory stays bounded by the segment bytes read in windows of about 4 MiB, not by the
+   * memory stays bounded by the segment bytes read in windows of about 1 MiB, not by the
    * log. The whole log is checked before the first entry comes out (a first pass reads only
    * indexes); raft overwrites are applied (an entry is yielded only if no later record
    * replaces it). An entry's data is a view into its window's buffer, which is never
@@ -591,7 +592,7 @@ export class WAL {
   /**
    * Yields the surviving entries, reading each segment in windows. Entries are views into
    * their window's buffer, which is never reused: nothing is copied, and memory is bounded
-   * by the windows still referenced (a kept entry keeps its window, about 4 MiB, alive).
+   * by the windows still referenced (a kept entry keeps its window, about 1 MiB, alive).
    */
   private async *streamPass2(
     files: SegmentFile[],
@@ -612,7 +613,7 @@ export class WAL {
         const limit = k === end.lastSegment ? end.offset : await file.size().catch((e) => {
           throw ioError(e, "cannot read segment", path);
         });
-        for await (const w of recordWindows(file, limit)) {
+        for await (const w of recordWindows(file, limit, undefined, STREAM_WINDOW_BYTES)) {
           dec.begin(path, w.bytes, false, w.base);
           for (;;) {
             const offset = w.base + dec.offset;
