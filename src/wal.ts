@@ -126,6 +126,8 @@ export class WAL {
    * does not also journal a block allocation (see file_pipeline.ts).
    */
   private tailZeroedTo = 0;
+  /** The tail segment's preallocated size: zeros are never written past it. */
+  private tailSize = 0;
   private pipeline: FilePipeline | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   /**
@@ -255,6 +257,7 @@ export class WAL {
       wal.encoder = enc;
       wal.tailOffset = bytes.length;
       wal.tailZeroedTo = bytes.length;
+      wal.tailSize = segmentSizeBytes;
       wal.pipeline = new FilePipeline(fs, dir, segmentSizeBytes);
       return wal;
     } catch (e) {
@@ -506,6 +509,7 @@ export class WAL {
     await this.observer.fsync("file", this.tailPath(), () => tail.syncData());
     this.tailOffset = end.offset;
     this.tailZeroedTo = end.offset;
+    this.tailSize = Math.max(end.lastSize, end.offset);
     this.encoder = new Encoder(end.crc, end.offset);
     this.pipeline = new FilePipeline(this.fs, this.dir, this.segmentSizeBytes);
     this.phase = "append";
@@ -818,9 +822,7 @@ export class WAL {
   private async writeTail(bytes: Uint8Array): Promise<void> {
     const file = this.tail().file;
     const end = this.tailOffset + bytes.length;
-    const zeroTo = end > this.tailZeroedTo
-      ? Math.min(this.segmentSizeBytes, end + ZERO_CHUNK_BYTES)
-      : 0;
+    const zeroTo = end > this.tailZeroedTo ? Math.min(this.tailSize, end + ZERO_CHUNK_BYTES) : 0;
     try {
       if (this.blocking && file.writeSync !== undefined) {
         file.writeSync(bytes, this.tailOffset);
@@ -882,6 +884,7 @@ export class WAL {
       this.segments.push({ name: seg, file: next.file });
       this.tailOffset = bytes.length;
       this.tailZeroedTo = Math.max(bytes.length, next.zeroedTo);
+      this.tailSize = this.segmentSizeBytes; // what the pipeline allocated
       this.encoder = new Encoder(head.crc, bytes.length);
       this.observer.emit({ type: "cut", path, index: seg.index });
     } catch (e) {

@@ -799,6 +799,23 @@ describe("writer hygiene", () => {
     });
   });
 
+  test("zeros ahead of appends never grow a segment past its preallocated size", async () => {
+    await withTempDir(async (tmp) => {
+      const dir = join(tmp, "wal");
+      await writeHistory(dir, 10n); // 4 KiB segments
+      const names = await walFiles(dir);
+      const last = join(dir, names[names.length - 1]);
+      const size = (await stat(last)).size;
+      // reopened with etcd's 64 MB segment size, the 4 KiB tail keeps its size
+      const w = await WAL.open(dir);
+      await w.readAll();
+      await w.save({ term: 1n, vote: 1n, commit: 11n }, [entry(11n)]);
+      await w.close();
+      assert.equal((await stat(last)).size, size);
+      assert.equal((await replay(dir)).entries.length, 11);
+    });
+  });
+
   test("replay reads a segment's records, not its preallocated zero tail", async () => {
     await withTempDir(async (tmp) => {
       const dir = join(tmp, "wal");
