@@ -896,7 +896,8 @@ async function main(): Promise<void> {
         cpus: cpus().length,
         cpuModel: cpus()[0]?.model ?? "?",
         kernel: release(),
-        tmp,
+        // where the data went, without this machine's temp path (results are committed)
+        tmp: "<os tmpdir>/raftlog-compare",
         loadAvg: [loadStart, loadavg()[0]],
       },
       source: sourceState(),
@@ -920,6 +921,7 @@ async function main(): Promise<void> {
     if (chart !== null) console.log(`wrote ${chart}`);
   } finally {
     if (!opts.keep) rmSync(tmp, { recursive: true, force: true });
+    else console.log(`kept the scratch directory ${tmp}`);
   }
 }
 
