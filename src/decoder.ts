@@ -28,6 +28,11 @@ export class Decoder {
   offset = 0;
   /** File offset of those bytes: a segment may be decoded in windows. */
   base = 0;
+
+  /** The file offset just past the last good record: `base + offset`. */
+  get fileOffset(): number {
+    return this.base + this.offset;
+  }
   /** The record produced by the last successful {@link Decoder.next}; reused. */
   readonly record: RecordView = new RecordView();
   /** Path of the current segment (for errors). */
@@ -147,7 +152,7 @@ export class Decoder {
   }
 
   private error(code: "UNEXPECTED_EOF" | "CRC_MISMATCH" | "DECODE", msg: string): WalError {
-    return new WalError(code, msg, { file: this.path, offset: this.base + this.offset });
+    return new WalError(code, msg, { file: this.path, offset: this.fileOffset });
   }
 }
 

@@ -431,10 +431,10 @@ export function readEntryIndex(buf: Uint8Array, start = 0, end: number = buf.len
   return index;
 }
 
-/** Decodes a raftpb.HardState. */
-export function readHardState(buf: Uint8Array): HardState {
+/** Decodes the raftpb.HardState in `buf[start:end]`. */
+export function readHardState(buf: Uint8Array, start = 0, end: number = buf.length): HardState {
   const r = reader;
-  r.reset(buf, 0, buf.length);
+  r.reset(buf, start, end);
   const s: HardState = { term: 0n, vote: 0n, commit: 0n };
   while (r.pos < r.end) {
     const field = r.tag();
@@ -447,10 +447,10 @@ export function readHardState(buf: Uint8Array): HardState {
   return s;
 }
 
-/** Decodes a walpb.Snapshot (index and term; conf_state is skipped). */
-export function readSnapshot(buf: Uint8Array): Snapshot {
+/** Decodes the walpb.Snapshot in `buf[start:end]` (index and term; conf_state is skipped). */
+export function readSnapshot(buf: Uint8Array, start = 0, end: number = buf.length): Snapshot {
   const r = reader;
-  r.reset(buf, 0, buf.length);
+  r.reset(buf, start, end);
   const s: Snapshot = { index: 0n, term: 0n };
   while (r.pos < r.end) {
     const field = r.tag();

@@ -53,8 +53,6 @@ export interface RepairResult {
   brokenCopy: string | null;
 }
 
-const EMPTY = new Uint8Array(0);
-
 async function openAll(fs: FileSystem, dir: string, names: string[]): Promise<SegmentFile[]> {
   const out: SegmentFile[] = [];
   try {
@@ -106,7 +104,7 @@ export async function verify(
         // Payloads are decoded too (etcd's Verify skips them): a record that passes its CRC
         // but would fail replay is not sound.
         if (rec.type === RecordType.Entry) {
-          const index = readEntryIndex(rec.data ?? EMPTY);
+          const index = readEntryIndex(rec.buf, rec.dataStart, rec.dataEnd);
           if (index > snap.index) {
             const offset = index - snap.index - 1n;
             if (offset > length) {
@@ -118,8 +116,9 @@ export async function verify(
             }
             length = offset + 1n;
           }
-        } else if (rec.type === RecordType.State) readHardState(rec.data ?? EMPTY);
-        else if (rec.type !== RecordType.Crc && !checks.handle(rec, at)) {
+        } else if (rec.type === RecordType.State) {
+          readHardState(rec.buf, rec.dataStart, rec.dataEnd);
+        } else if (rec.type !== RecordType.Crc && !checks.handle(rec, at)) {
           throw unexpectedType(rec, at);
         }
       },
@@ -150,8 +149,11 @@ export async function validSnapshotEntries(dir: string, options?: WalOptions): P
     const snaps: Snapshot[] = [];
     let commit = 0n;
     await scanSegments(files, (rec) => {
-      if (rec.type === RecordType.Snapshot) snaps.push(readSnapshot(rec.data ?? EMPTY));
-      else if (rec.type === RecordType.State) commit = readHardState(rec.data ?? EMPTY).commit;
+      if (rec.type === RecordType.Snapshot) {
+        snaps.push(readSnapshot(rec.buf, rec.dataStart, rec.dataEnd));
+      } else if (rec.type === RecordType.State) {
+        commit = readHardState(rec.buf, rec.dataStart, rec.dataEnd).commit;
+      }
     });
     return snaps.filter((s) => s.index <= commit);
   } finally {

@@ -51,8 +51,7 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * The usual size of a window: segments are read and decoded this many bytes at a time, so
- * replay memory is a window, not a 64 MB segment, and no read is larger than this (the
- * runtimes' asynchronous reads go through a temporary buffer of the read's size).
+ * scans that keep nothing (verify, streaming) hold a window, not a 64 MB segment.
  */
 export const WINDOW_BYTES = 4 << 20;
 
@@ -76,17 +75,16 @@ export interface ScratchBuffer {
   buf: Uint8Array;
 }
 
-/** Whole records of a segment, read into memory. */
+/**
+ * Whole records of a segment, read into memory. The segment's last window holds the
+ * end-of-records word, or runs to the end of the file, where a record may be cut short (a
+ * torn tail, or corruption).
+ */
 export interface RecordWindow {
-  /** The bytes: whole records only, unless `final`. */
+  /** The bytes: whole records only, except in the last window. */
   bytes: Uint8Array;
   /** The file offset of `bytes[0]`. */
   base: number;
-  /**
-   * True for the segment's last window: it holds the end-of-records word, or runs to the
-   * end of the file (where a record may be cut short: a torn tail, or corruption).
-   */
-  final: boolean;
 }
 
 /**
@@ -134,11 +132,11 @@ export async function* recordWindows(
         off = next;
       }
       if (final) {
-        yield { bytes: buf.subarray(0, n), base, final: true };
+        yield { bytes: buf.subarray(0, n), base };
         return;
       }
       if (off > 0) {
-        yield { bytes: buf.subarray(0, off), base, final: false };
+        yield { bytes: buf.subarray(0, off), base };
         base += off;
         break;
       }
@@ -164,20 +162,18 @@ export async function scanSegments(
   const at: RecordPosition = { file: "", offset: 0, end: 0 };
   let records = 0;
   let lastSize = 0;
-  let offset = 0;
   for (let k = 0; k < files.length; k++) {
     const { path, file } = files[k];
     onSegment?.(k, files.length, path);
     const isLast = k === files.length - 1;
     at.file = path;
-    offset = 0;
     lastSize = await file.size().catch((e) => {
       throw ioError(e, "cannot read segment", path);
     });
     for await (const w of recordWindows(file, lastSize, scratch)) {
       dec.begin(path, w.bytes, isLast, w.base);
       for (;;) {
-        at.offset = w.base + dec.offset;
+        at.offset = dec.fileOffset;
         try {
           if (!dec.next()) break;
         } catch (e) {
@@ -194,7 +190,7 @@ export async function scanSegments(
           throw e;
         }
         records++;
-        at.end = w.base + dec.offset;
+        at.end = dec.fileOffset;
         if (rec.type === RecordType.Crc) {
           // A decoder that starts mid-log has no CRC to compare the first crc record with.
           if (dec.crc !== 0 && rec.crc !== dec.crc) {
@@ -220,13 +216,12 @@ export async function scanSegments(
           throw e;
         }
       }
-      offset = w.base + dec.offset;
     }
   }
   return {
     records,
     torn: null,
-    offset,
+    offset: dec.fileOffset,
     crc: dec.crc,
     lastSize,
     lastSegment: files.length - 1,
@@ -263,7 +258,7 @@ export class ReplayChecks {
       return true;
     }
     if (rec.type === RecordType.Snapshot) {
-      const s = readSnapshot(rec.data ?? EMPTY);
+      const s = readSnapshot(rec.buf, rec.dataStart, rec.dataEnd);
       if (s.index === this.start.index) {
         if (s.term !== this.start.term) {
           throw new WalError(

@@ -86,12 +86,12 @@ export async function statWal(dir: string, options?: WalOptions): Promise<WalSta
       s.records++;
       s.usedBytes = at.end;
       if (rec.type === RecordType.Entry) {
-        const index = readEntryIndex(rec.data ?? new Uint8Array(0));
+        const index = readEntryIndex(rec.buf, rec.dataStart, rec.dataEnd);
         s.entries++;
         if (s.firstIndex === null || index < s.firstIndex) s.firstIndex = index;
         if (s.lastIndex === null || index > s.lastIndex) s.lastIndex = index;
       } else if (rec.type === RecordType.State) {
-        state = readHardState(rec.data ?? new Uint8Array(0));
+        state = readHardState(rec.buf, rec.dataStart, rec.dataEnd);
       }
     });
     const tornTail = end.torn === null

@@ -74,7 +74,6 @@ type Phase = "replay" | "append" | "done" | "closed";
 
 const ZERO_STATE: HardState = { term: 0n, vote: 0n, commit: 0n };
 const ZERO_SNAPSHOT: Snapshot = { index: 0n, term: 0n };
-const EMPTY = new Uint8Array(0);
 
 /**
  * A write-ahead log in etcd's format.
@@ -430,7 +429,7 @@ export class WAL {
             onEntry(rec, at);
             return;
           case RecordType.State:
-            state = readHardState(rec.data ?? EMPTY);
+            state = readHardState(rec.buf, rec.dataStart, rec.dataEnd);
             return;
           case RecordType.Crc:
             return;
@@ -620,7 +619,7 @@ export class WAL {
         for await (const w of recordWindows(file, limit, undefined, STREAM_WINDOW_BYTES)) {
           dec.begin(path, w.bytes, false, w.base);
           for (;;) {
-            const offset = w.base + dec.offset;
+            const offset = dec.fileOffset;
             if (!dec.next()) break;
             const rec = dec.record;
             if (rec.type === RecordType.Crc) dec.updateCRC(rec.crc);
