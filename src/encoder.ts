@@ -32,6 +32,8 @@ export class Encoder {
   /** Where etcd would have flushed to; decides automatic cuts. */
   readonly flushModel: EtcdFlushModel;
   private readonly scratch: ByteWriter = new ByteWriter();
+  /** Where the entry record being written starts (its frame word). */
+  private entryStart = 0;
 
   /** Starts encoding at byte `offset` of a segment, chaining from `prevCrc`. */
   constructor(prevCrc: number, offset: number) {
@@ -49,7 +51,10 @@ export class Encoder {
     // Term and index below 2^32 and a small type, as in every real log: plain numbers from
     // here on (one BigInt comparison each), instead of BigInt arithmetic per varint.
     if (term > MAX32 || index > MAX32 || type < 0 || type > 0x7f) {
-      this.entryGeneric(e);
+      const size = entrySize(e);
+      this.reserveEntry(size);
+      writeEntry(this.pending, e);
+      this.finishEntry(size);
       return;
     }
     const t = Number(term);
@@ -58,53 +63,48 @@ export class Encoder {
     const size = 1 + 1 + 1 + varintSize(t) + 1 + varintSize(x) +
       (d > 0 ? 1 + varintSize(d) + d : 0);
     const w = this.pending;
-    const start = w.length;
-    // frame word, type field, crc field (at most 5 bytes), data tag, data length, data
-    w.ensure(FRAME_HEADER_BYTES + 1 + 1 + 1 + 5 + 1 + 5 + size + 7);
-    const sizeLen = varintSize(size);
-    const payloadAt = start + FRAME_HEADER_BYTES + 3 + 5 + 1 + sizeLen;
-    const buf = w.buf;
-    buf[payloadAt] = 0x08;
-    buf[payloadAt + 1] = type;
-    buf[payloadAt + 2] = 0x10;
-    w.length = payloadAt + 3;
+    this.reserveEntry(size);
+    w.byte(0x08);
+    w.byte(type);
+    w.byte(0x10);
     w.varint(t);
     w.byte(0x18);
     w.varint(x);
     if (d > 0) {
       w.byte(0x22);
       w.varint(d);
-      buf.set(data, w.length);
+      w.buf.set(data, w.length);
       w.length += d;
     }
-    this.finishEntry(start, payloadAt, size, sizeLen);
-  }
-
-  /** {@link Encoder.entry} for any uint64 term and index and any int32 type. */
-  private entryGeneric(e: Entry): void {
-    const size = entrySize(e);
-    const w = this.pending;
-    const start = w.length;
-    w.ensure(FRAME_HEADER_BYTES + 1 + 1 + 1 + 5 + 1 + 5 + size + 7);
-    const sizeLen = varintSize(size);
-    const payloadAt = start + FRAME_HEADER_BYTES + 3 + 5 + 1 + sizeLen;
-    w.length = payloadAt;
-    writeEntry(w, e);
-    this.finishEntry(start, payloadAt, size, sizeLen);
+    this.finishEntry(size);
   }
 
   /**
-   * With the entry's `size` bytes at `payloadAt`: computes the CRC, moves the entry back
-   * when the crc varint is shorter than the 5 bytes left for it, and writes the frame word
-   * and the record's header fields in front of it.
+   * Makes room for an entry record whose payload is `size` bytes and leaves the writer
+   * where the payload goes: behind the frame word and the record's header fields, with 5
+   * bytes for the crc varint.
    */
-  private finishEntry(start: number, payloadAt: number, size: number, sizeLen: number): void {
+  private reserveEntry(size: number): void {
     const w = this.pending;
+    // frame word, type field, crc field (at most 5 bytes), data tag, data length, data
+    w.ensure(FRAME_HEADER_BYTES + 1 + 1 + 1 + 5 + 1 + 5 + size + 7);
+    this.entryStart = w.length;
+    w.length += FRAME_HEADER_BYTES + 3 + 5 + 1 + varintSize(size);
+  }
+
+  /**
+   * With the entry's `size` bytes written after {@link Encoder.reserveEntry}: computes the
+   * CRC, moves the entry back when the crc varint is shorter than the 5 bytes left for it,
+   * and writes the frame word and the record's header fields in front of it.
+   */
+  private finishEntry(size: number): void {
+    const w = this.pending;
+    const start = this.entryStart;
+    const payloadAt = w.length - size;
     this.crc = crc32c(w.buf, this.crc, payloadAt, payloadAt + size);
     const crcLen = varintSize(this.crc);
     const shift = 5 - crcLen;
     if (shift > 0) w.buf.copyWithin(payloadAt - shift, payloadAt, payloadAt + size);
-    const n = 3 + crcLen + 1 + sizeLen + size;
     // header fields, in order, behind the frame word
     w.length = start + FRAME_HEADER_BYTES;
     w.byte(0x08);
@@ -114,6 +114,7 @@ export class Encoder {
     w.byte(0x1a);
     w.varint(size);
     w.length += size;
+    const n = w.length - start - FRAME_HEADER_BYTES;
     const pad = writeFrameHeader(w.buf, start, n);
     w.buf.fill(0, w.length, w.length + pad);
     w.length += pad;
