@@ -253,10 +253,7 @@ export class WAL {
         ZERO_SNAPSHOT,
       );
       wal.metadata = metadata?.slice() ?? null;
-      wal.encoder = enc;
-      wal.tailOffset = bytes.length;
-      wal.tailZeroedTo = bytes.length;
-      wal.tailSize = segmentSizeBytes;
+      wal.startTail(bytes.length, enc.crc, segmentSizeBytes, 0);
       wal.pipeline = new FilePipeline(fs, dir, segmentSizeBytes);
       return wal;
     } catch (e) {
@@ -506,10 +503,7 @@ export class WAL {
     // back the old bytes under a half-written new record, which would read as corruption
     // (no zeroed sector) instead of a repairable torn tail.
     await this.observer.fsync("file", this.tailPath(), () => tail.syncData());
-    this.tailOffset = end.offset;
-    this.tailZeroedTo = end.offset;
-    this.tailSize = Math.max(end.lastSize, end.offset);
-    this.encoder = new Encoder(end.crc, end.offset);
+    this.startTail(end.offset, end.crc, Math.max(end.lastSize, end.offset), 0);
     this.pipeline = new FilePipeline(this.fs, this.dir, this.segmentSizeBytes);
     this.phase = "append";
   }
@@ -815,13 +809,25 @@ export class WAL {
   }
 
   /**
+   * Makes the last segment the tail: appends go at `offset`, chaining the CRC from `crc`;
+   * the file is `size` bytes long and holds written blocks through `zeroedTo` (or `offset`).
+   */
+  private startTail(offset: number, crc: number, size: number, zeroedTo: number): void {
+    this.tailOffset = offset;
+    this.tailZeroedTo = Math.max(offset, zeroedTo);
+    this.tailSize = size;
+    this.encoder = new Encoder(crc, offset);
+  }
+
+  /**
    * Writes encoded records at the end of the tail, and zeros over the next megabyte when
    * they reach past what was zeroed; a failure fails the WAL.
    */
   private async writeTail(bytes: Uint8Array): Promise<void> {
     const file = this.tail().file;
     const end = this.tailOffset + bytes.length;
-    const zeroTo = end > this.tailZeroedTo ? Math.min(this.tailSize, end + ZERO_CHUNK_BYTES) : 0;
+    // where zeros end: a chunk past the records once they pass what was zeroed before
+    const zeroTo = end > this.tailZeroedTo ? Math.min(this.tailSize, end + ZERO_CHUNK_BYTES) : end;
     try {
       if (this.blocking && file.writeSync !== undefined) {
         file.writeSync(bytes, this.tailOffset);
@@ -833,7 +839,7 @@ export class WAL {
     } catch (e) {
       await this.fail(e, "write failed");
     }
-    this.tailZeroedTo = Math.max(this.tailZeroedTo, end, zeroTo);
+    this.tailZeroedTo = Math.max(this.tailZeroedTo, zeroTo);
     if (end >= this.segmentSizeBytes / 2) this.pipeline?.fillWithZeros();
     this.tailOffset += bytes.length;
     this.observer.emit({ type: "write", path: this.tailPath(), bytes: bytes.length });
@@ -881,10 +887,8 @@ export class WAL {
 
       const seg = { name, seq: old.name.seq + 1n, index: this.lastIndex + 1n };
       this.segments.push({ name: seg, file: next.file });
-      this.tailOffset = bytes.length;
-      this.tailZeroedTo = Math.max(bytes.length, next.zeroedTo);
-      this.tailSize = this.segmentSizeBytes; // what the pipeline allocated
-      this.encoder = new Encoder(head.crc, bytes.length);
+      // the pipeline allocated the segment size, and may have zero-filled some of it
+      this.startTail(bytes.length, head.crc, this.segmentSizeBytes, next.zeroedTo);
       this.observer.emit({ type: "cut", path, index: seg.index });
     } catch (e) {
       await next?.file.close().catch(() => {});
