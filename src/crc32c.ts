@@ -9,7 +9,7 @@
  *
  * Slicing-by-16: sixteen 256-entry tables, laid out in one flat array (one bounds-checked
  * object for the JIT instead of sixteen), let the loop consume 16 bytes per iteration: about
- * 1.6x the rate of slicing-by-8 on Deno and Bun (`deno task bench`, "crc32c").
+ * 1.5x the rate of slicing-by-8 on Deno (`deno task bench`, "crc32c": 879 -> 569 ns per KiB).
  *
  * @module
  */

@@ -6,7 +6,7 @@
  * blocks that hold written data are overwritten in place, so an fdatasync after an append
  * flushes the data alone. Appends into a hole or a fallocated (unwritten) extent also make
  * ext4 journal the block allocation or extent conversion on that fdatasync: appends of
- * 100 KB run 1.5-1.7x faster into a zero-filled file (`bench/prealloc.ts`). The WAL keeps
+ * 100 KB ran at 1.4-1.8x the rate into a zero-filled file (`bench/prealloc.ts`). The WAL keeps
  * zeroing ahead of its appends on the tail (see {@link ZERO_CHUNK_BYTES}) where the
  * pipeline did not get there first.
  *

@@ -23,11 +23,11 @@ export interface WalOptions extends ObserveOptions {
   fs?: FileSystem;
   /**
    * How saves write and fdatasync the tail segment. `true` (the default) uses blocking
-   * system calls where the adapter has them: a save then costs about half the CPU (an
-   * asynchronous file call costs more than a small write), and group commit still gathers
-   * every save made while one is being written. The event loop waits while the disk syncs
-   * (tens to hundreds of microseconds on an SSD). Set `false` on slow disks (network or
-   * spinning), where an fdatasync can take milliseconds that other work should not wait.
+   * system calls where the adapter has them: a save then costs about half the CPU
+   * (`bench/file_calls.ts`), and group commit still gathers every save made while one is
+   * being written. The event loop waits while the disk syncs. Set `false` on slow disks
+   * (network or spinning), where an fdatasync can take milliseconds that other work should
+   * not wait.
    */
   blocking?: boolean;
 }
