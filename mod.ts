@@ -31,9 +31,9 @@ export type { Entry, HardState, ReadAllResult, ReplayStream, Snapshot } from "./
 export { DEFAULT_SEGMENT_SIZE_BYTES, WAL } from "./src/wal.ts";
 export type { WalOptions } from "./src/wal.ts";
 export type { ObserveOptions, WalEvent, WalLogger } from "./src/observe.ts";
-export { exists, repair, validSnapshotEntries, verify } from "./src/repair.ts";
-export type { CheckOptions, RepairResult, TornTail, VerifyResult } from "./src/repair.ts";
-export { purge } from "./src/purge.ts";
-export type { PurgeOptions } from "./src/purge.ts";
+export { exists, repair, validSnapshotEntries, verify } from "./src/check/repair.ts";
+export type { CheckOptions, RepairResult, TornTail, VerifyResult } from "./src/check/repair.ts";
+export { purge } from "./src/check/purge.ts";
+export type { PurgeOptions } from "./src/check/purge.ts";
 export type { FileInfo, FileSystem, OpenOptions, WalFile } from "./src/fs/types.ts";
-export { segmentName } from "./src/segment_names.ts";
+export { segmentName } from "./src/segment/segment_names.ts";

@@ -3,9 +3,9 @@
  * Run with `deno task bench`; numbers only, no assertions.
  */
 
-import { crc32c } from "../src/crc32c.ts";
-import { Decoder } from "../src/decoder.ts";
-import { Encoder } from "../src/encoder.ts";
+import { crc32c } from "../src/segment/crc32c.ts";
+import { Decoder } from "../src/segment/decoder.ts";
+import { Encoder } from "../src/segment/encoder.ts";
 import type { Entry } from "../src/types.ts";
 
 const kib = new Uint8Array(1024).map((_, i) => i * 31);

@@ -9,8 +9,8 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { ConfChangeSchema, ConfChangeV2Schema } from "../gen/raftpb/raft_pb.ts";
 import { WalError } from "./errors.ts";
-import { type CheckOptions, repair, validSnapshotEntries, verify } from "./repair.ts";
-import { statWal } from "./stat.ts";
+import { type CheckOptions, repair, validSnapshotEntries, verify } from "./check/repair.ts";
+import { statWal } from "./check/stat.ts";
 import type { Entry, Snapshot } from "./types.ts";
 import type { WalOptions } from "./options.ts";
 import { WAL } from "./wal.ts";

@@ -6,7 +6,7 @@
  */
 
 import { WalError } from "./errors.ts";
-import { checkUint64 } from "./messages.ts";
+import { checkUint64 } from "./segment/messages.ts";
 import type { Entry, HardState, Snapshot } from "./types.ts";
 
 /** Checks a snapshot position. */

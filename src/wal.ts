@@ -5,10 +5,10 @@
  * @module
  */
 
-import { Decoder } from "./decoder.ts";
-import { Encoder } from "./encoder.ts";
+import { Decoder } from "./segment/decoder.ts";
+import { Encoder } from "./segment/encoder.ts";
 import { ioError, WalError } from "./errors.ts";
-import { FilePipeline, type PreparedFile, ZERO_CHUNK_BYTES, zeros } from "./file_pipeline.ts";
+import { FilePipeline, type PreparedFile, ZERO_CHUNK_BYTES, zeros } from "./segment/file_pipeline.ts";
 import type { FileSystem, WalFile } from "./fs/types.ts";
 import {
   checkUint64,
@@ -16,7 +16,7 @@ import {
   readEntryIndex,
   readHardState,
   type RecordView,
-} from "./messages.ts";
+} from "./segment/messages.ts";
 import type { Observer } from "./observe.ts";
 import { type ResolvedOptions, resolveOptions, type WalOptions } from "./options.ts";
 import { cleanPath, joinPath, parentDir } from "./path.ts";
@@ -30,9 +30,9 @@ import {
   type SegmentFile,
   STREAM_WINDOW_BYTES,
   unexpectedType,
-} from "./replay.ts";
-import { listSegments, lockDirectory, mkdirDurable, selectSegments } from "./segment_dir.ts";
-import { type SegmentName, segmentName, segmentNames } from "./segment_names.ts";
+} from "./replay/scan.ts";
+import { listSegments, lockDirectory, mkdirDurable, selectSegments } from "./wal/segment_dir.ts";
+import { type SegmentName, segmentName, segmentNames } from "./segment/segment_names.ts";
 import {
   type Entry,
   type HardState,

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { crc32c } from "../src/crc32c.ts";
+import { crc32c } from "../src/segment/crc32c.ts";
 import { randBytes, rng } from "./helpers.ts";
 
 /** Bit-at-a-time CRC-32C, continued like Go's crc32.Update. */

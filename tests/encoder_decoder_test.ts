@@ -1,9 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Decoder } from "../src/decoder.ts";
-import { Encoder } from "../src/encoder.ts";
+import { Decoder } from "../src/segment/decoder.ts";
+import { Encoder } from "../src/segment/encoder.ts";
 import { WalError, type WalErrorCode } from "../src/errors.ts";
-import { readEntry, readHardState, readSnapshot } from "../src/messages.ts";
+import { readEntry, readHardState, readSnapshot } from "../src/segment/messages.ts";
 import { type Entry, type HardState, RecordType } from "../src/types.ts";
 import { rng } from "./helpers.ts";
 

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { EtcdFlushModel } from "../src/etcd_flush_model.ts";
+import { EtcdFlushModel } from "../src/segment/etcd_flush_model.ts";
 import { rng } from "./helpers.ts";
 
 const PAGE_BYTES = 8 * 512; // etcd wal.walPageBytes

@@ -7,7 +7,7 @@ import {
   readFrameHeader,
   SECTOR_BYTES,
   writeFrameHeader,
-} from "../src/frame.ts";
+} from "../src/segment/frame.ts";
 import { rng } from "./helpers.ts";
 
 /** etcd's encodeFrameSize, with uint64 arithmetic. */

@@ -23,11 +23,11 @@ import {
   writeHardState,
   writeRecord,
   writeSnapshot,
-} from "../src/messages.ts";
+} from "../src/segment/messages.ts";
 import { WalError } from "../src/errors.ts";
-import { crc32c } from "../src/crc32c.ts";
-import { Encoder } from "../src/encoder.ts";
-import { writeFrameHeader } from "../src/frame.ts";
+import { crc32c } from "../src/segment/crc32c.ts";
+import { Encoder } from "../src/segment/encoder.ts";
+import { writeFrameHeader } from "../src/segment/frame.ts";
 import type { Entry, HardState, Snapshot } from "../src/types.ts";
 import { randBytes, rng } from "./helpers.ts";
 

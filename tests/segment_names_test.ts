@@ -6,7 +6,7 @@ import {
   searchIndex,
   segmentName,
   segmentNames,
-} from "../src/segment_names.ts";
+} from "../src/segment/segment_names.ts";
 import { rng } from "./helpers.ts";
 
 const U64_MAX = (1n << 64n) - 1n;

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { genScript } from "../compat/gen_script.ts";
 import { runScript } from "../compat/script.ts";
 import { type Entry, verify, WAL } from "../mod.ts";
-import { Decoder } from "../src/decoder.ts";
+import { Decoder } from "../src/segment/decoder.ts";
 import { readdir, readFile, truncate } from "node:fs/promises";
 import { CrashFileSystem } from "../src/fs/crash.ts";
 import { withTempDir } from "./helpers.ts";

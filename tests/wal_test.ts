@@ -21,13 +21,13 @@ import {
   type WalErrorCode,
   type WalFile,
 } from "../mod.ts";
-import { Decoder } from "../src/decoder.ts";
-import { crc32c } from "../src/crc32c.ts";
-import { Encoder } from "../src/encoder.ts";
-import { writeFrameHeader } from "../src/frame.ts";
+import { Decoder } from "../src/segment/decoder.ts";
+import { crc32c } from "../src/segment/crc32c.ts";
+import { Encoder } from "../src/segment/encoder.ts";
+import { writeFrameHeader } from "../src/segment/frame.ts";
 import { defaultFileSystem } from "../src/fs/default.ts";
 import { NodeFileSystem } from "../src/fs/node.ts";
-import { ByteWriter, writeRecord } from "../src/messages.ts";
+import { ByteWriter, writeRecord } from "../src/segment/messages.ts";
 import { RecordType } from "../src/types.ts";
 import { randBytes, randInt, rng, withTempDir, wrapFiles } from "./helpers.ts";
 

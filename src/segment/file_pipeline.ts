@@ -13,9 +13,9 @@
  * @module
  */
 
-import { WalError } from "./errors.ts";
-import type { FileSystem, WalFile } from "./fs/types.ts";
-import { joinPath } from "./path.ts";
+import { WalError } from "../errors.ts";
+import type { FileSystem, WalFile } from "../fs/types.ts";
+import { joinPath } from "../path.ts";
 
 /** Zeros are written this many bytes at a time, by the pipeline and ahead of appends. */
 export const ZERO_CHUNK_BYTES = 1 << 20;

@@ -19,7 +19,7 @@ import {
   writeRecord,
   writeSnapshot,
 } from "./messages.ts";
-import { type Entry, type HardState, RecordType, type Snapshot } from "./types.ts";
+import { type Entry, type HardState, RecordType, type Snapshot } from "../types.ts";
 
 const MAX32 = 0xffffffffn;
 

@@ -11,8 +11,8 @@
  * @module
  */
 
-import { WalError } from "./errors.ts";
-import type { Entry, HardState, Snapshot } from "./types.ts";
+import { WalError } from "../errors.ts";
+import type { Entry, HardState, Snapshot } from "../types.ts";
 
 const MASK64 = (1n << 64n) - 1n;
 

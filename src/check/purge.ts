@@ -6,10 +6,10 @@
  * @module
  */
 
-import { ioError, WalError } from "./errors.ts";
-import { cleanPath, joinPath } from "./path.ts";
-import { resolveOptions, type WalOptions } from "./options.ts";
-import { listSegments } from "./segment_dir.ts";
+import { ioError, WalError } from "../errors.ts";
+import { cleanPath, joinPath } from "../path.ts";
+import { resolveOptions, type WalOptions } from "../options.ts";
+import { listSegments } from "../wal/segment_dir.ts";
 
 /** Options for {@link purge}. */
 export interface PurgeOptions extends WalOptions {

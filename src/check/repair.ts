@@ -5,15 +5,15 @@
  * @module
  */
 
-import { ioError, WalError } from "./errors.ts";
-import type { FileSystem } from "./fs/types.ts";
-import { readEntryIndex, readHardState, readSnapshot } from "./messages.ts";
-import { cleanPath, joinPath } from "./path.ts";
-import { ReplayChecks, scanSegments, type SegmentFile, unexpectedType } from "./replay.ts";
-import { segmentNames } from "./segment_names.ts";
-import { RecordType, type Snapshot } from "./types.ts";
-import { resolveOptions, type WalOptions } from "./options.ts";
-import { listSegments, selectSegments } from "./segment_dir.ts";
+import { ioError, WalError } from "../errors.ts";
+import type { FileSystem } from "../fs/types.ts";
+import { readEntryIndex, readHardState, readSnapshot } from "../segment/messages.ts";
+import { cleanPath, joinPath } from "../path.ts";
+import { ReplayChecks, scanSegments, type SegmentFile, unexpectedType } from "../replay/scan.ts";
+import { segmentNames } from "../segment/segment_names.ts";
+import { RecordType, type Snapshot } from "../types.ts";
+import { resolveOptions, type WalOptions } from "../options.ts";
+import { listSegments, selectSegments } from "../wal/segment_dir.ts";
 
 /** Where a replay stopped early at a torn write. */
 export interface TornTail {

@@ -6,12 +6,12 @@
  * @module
  */
 
-import { Decoder } from "./decoder.ts";
-import { FRAME_HEADER_BYTES, type FrameHeader, readFrameHeader } from "./frame.ts";
-import { ioError, WalError } from "./errors.ts";
-import type { WalFile } from "./fs/types.ts";
-import { ProtobufError, readSnapshot, type RecordView } from "./messages.ts";
-import { RecordType, type Snapshot } from "./types.ts";
+import { Decoder } from "../segment/decoder.ts";
+import { FRAME_HEADER_BYTES, type FrameHeader, readFrameHeader } from "../segment/frame.ts";
+import { ioError, WalError } from "../errors.ts";
+import type { WalFile } from "../fs/types.ts";
+import { ProtobufError, readSnapshot, type RecordView } from "../segment/messages.ts";
+import { RecordType, type Snapshot } from "../types.ts";
 
 /** A segment file to replay. */
 export interface SegmentFile {

@@ -15,10 +15,10 @@
  */
 
 import { crc32c } from "./crc32c.ts";
-import { WalError } from "./errors.ts";
+import { WalError } from "../errors.ts";
 import { FRAME_HEADER_BYTES, type FrameHeader, readFrameHeader, SECTOR_BYTES } from "./frame.ts";
 import { ProtobufError, readRecord, RecordView } from "./messages.ts";
-import { RecordType } from "./types.ts";
+import { RecordType } from "../types.ts";
 
 /** Decodes the records of one segment at a time, carrying the CRC chain across segments. */
 export class Decoder {

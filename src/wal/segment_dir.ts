@@ -5,11 +5,11 @@
  * @module
  */
 
-import { ioError, WalError } from "./errors.ts";
-import type { FileSystem, WalFile } from "./fs/types.ts";
-import { parentDir } from "./path.ts";
-import { isConsecutive, searchIndex, type SegmentName, segmentNames } from "./segment_names.ts";
-import type { Snapshot } from "./types.ts";
+import { ioError, WalError } from "../errors.ts";
+import type { FileSystem, WalFile } from "../fs/types.ts";
+import { parentDir } from "../path.ts";
+import { isConsecutive, searchIndex, type SegmentName, segmentNames } from "../segment/segment_names.ts";
+import type { Snapshot } from "../types.ts";
 
 /** Lists the segments of a WAL directory, sorted; FILE_NOT_FOUND when there are none. */
 export async function listSegments(fs: FileSystem, dir: string): Promise<SegmentName[]> {

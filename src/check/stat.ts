@@ -5,14 +5,14 @@
  * @module
  */
 
-import { ioError } from "./errors.ts";
-import { readEntryIndex, readHardState } from "./messages.ts";
-import { cleanPath, joinPath } from "./path.ts";
-import { scanSegments, type SegmentFile } from "./replay.ts";
+import { ioError } from "../errors.ts";
+import { readEntryIndex, readHardState } from "../segment/messages.ts";
+import { cleanPath, joinPath } from "../path.ts";
+import { scanSegments, type SegmentFile } from "../replay/scan.ts";
 import type { TornTail } from "./repair.ts";
-import { type HardState, RecordType } from "./types.ts";
-import { resolveOptions, type WalOptions } from "./options.ts";
-import { listSegments } from "./segment_dir.ts";
+import { type HardState, RecordType } from "../types.ts";
+import { resolveOptions, type WalOptions } from "../options.ts";
+import { listSegments } from "../wal/segment_dir.ts";
 
 /** One segment as found on disk. */
 export interface SegmentStat {
