@@ -31,8 +31,12 @@ export type { Entry, HardState, ReadAllResult, ReplayStream, Snapshot } from "./
 export { DEFAULT_SEGMENT_SIZE_BYTES, WAL } from "./src/wal.ts";
 export type { WalOptions } from "./src/wal.ts";
 export type { ObserveOptions, WalEvent, WalLogger } from "./src/observe.ts";
-export { exists, repair, validSnapshotEntries, verify } from "./src/check/repair.ts";
-export type { CheckOptions, RepairResult, TornTail, VerifyResult } from "./src/check/repair.ts";
+export { repair } from "./src/check/repair.ts";
+export { verify } from "./src/check/verify.ts";
+export { validSnapshotEntries } from "./src/check/snapshots.ts";
+export { exists } from "./src/wal/segment_dir.ts";
+export type { RepairResult } from "./src/check/repair.ts";
+export type { CheckOptions, TornTail, VerifyResult } from "./src/check/verify.ts";
 export { purge } from "./src/check/purge.ts";
 export type { PurgeOptions } from "./src/check/purge.ts";
 export type { FileInfo, FileSystem, OpenOptions, WalFile } from "./src/fs/types.ts";

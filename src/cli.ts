@@ -9,7 +9,9 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { ConfChangeSchema, ConfChangeV2Schema } from "../gen/raftpb/raft_pb.ts";
 import { WalError } from "./errors.ts";
-import { type CheckOptions, repair, validSnapshotEntries, verify } from "./check/repair.ts";
+import { repair } from "./check/repair.ts";
+import { validSnapshotEntries } from "./check/snapshots.ts";
+import { type CheckOptions, verify } from "./check/verify.ts";
 import { statWal } from "./check/stat.ts";
 import type { Entry, Snapshot } from "./types.ts";
 import type { WalOptions } from "./options.ts";

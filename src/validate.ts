@@ -6,8 +6,19 @@
  */
 
 import { WalError } from "./errors.ts";
-import { checkUint64 } from "./segment/messages.ts";
 import type { Entry, HardState, Snapshot } from "./types.ts";
+
+const MAX64 = (1n << 64n) - 1n;
+
+/** Checks that a caller-supplied value fits uint64, naming the field when it does not. */
+export function checkUint64(v: bigint, what: string): void {
+  if (typeof v !== "bigint" || v < 0n || v > MAX64) {
+    throw new WalError(
+      "INVALID_ARGUMENT",
+      `${what} must be a bigint in [0, 2^64): got ${String(v)}`,
+    );
+  }
+}
 
 /** Checks a snapshot position. */
 export function checkSnapshot(snap: Snapshot): void {

@@ -3,7 +3,11 @@ import assert from "node:assert/strict";
 import { Decoder } from "../src/segment/decoder.ts";
 import { Encoder } from "../src/segment/encoder.ts";
 import { WalError, type WalErrorCode } from "../src/errors.ts";
-import { readEntry, readHardState, readSnapshot } from "../src/segment/messages.ts";
+import {
+  decodeEntry as readEntry,
+  decodeHardState as readHardState,
+  decodeSnapshot as readSnapshot,
+} from "./codec.ts";
 import { type Entry, type HardState, RecordType } from "../src/types.ts";
 import { rng } from "./helpers.ts";
 

@@ -7,11 +7,12 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { genScript } from "../compat/gen_script.ts";
 import { runScript } from "../compat/script.ts";
-import { type Entry, verify, WAL } from "../mod.ts";
+import { type Entry, type FileSystem, verify, WAL } from "../mod.ts";
+import { defaultFileSystem } from "../src/fs/default.ts";
 import { Decoder } from "../src/segment/decoder.ts";
 import { readdir, readFile, truncate } from "node:fs/promises";
 import { CrashFileSystem } from "../src/fs/crash.ts";
-import { withTempDir } from "./helpers.ts";
+import { withTempDir, wrapFiles } from "./helpers.ts";
 import { join } from "node:path";
 
 async function collect(it: AsyncIterable<Entry>): Promise<Entry[]> {
@@ -104,37 +105,127 @@ describe("streaming replay", () => {
     });
   });
 
-  test("in write mode, saves wait for the stream to end, then append after the log", async () => {
+  /** A WAL of 40 entries of 200 bytes in 4 KiB segments (several segments). */
+  async function fortyEntries(dir: string): Promise<void> {
+    const wal = await WAL.create(dir, undefined, { segmentSizeBytes: 4096 });
+    for (let i = 1n; i <= 40n; i++) {
+      await wal.save({ term: 1n, vote: 1n, commit: i }, [
+        { term: 1n, index: i, type: 0, data: new Uint8Array(200).fill(Number(i)) },
+      ]);
+    }
+    await wal.close();
+  }
+
+  /** The default file system, counting the files open through it. */
+  async function countingFs(): Promise<{ fs: FileSystem; open: () => number }> {
+    let open = 0;
+    const inner = await defaultFileSystem();
+    const fs = wrapFiles(inner, (f) => ({
+      close: async () => {
+        await f.close();
+        open--;
+      },
+    }));
+    const counted: FileSystem = {
+      ...fs,
+      open: async (p, o) => {
+        const f = await fs.open(p, o);
+        open++;
+        return f;
+      },
+    };
+    return { fs: counted, open: () => open };
+  }
+
+  test("in write mode, saves during the iteration append after the log, and the stream yields the log as it was", async () => {
     await withTempDir(async (tmp) => {
       const dir = join(tmp, "wal");
-      const wal = await WAL.create(dir, undefined, { segmentSizeBytes: 4096 });
-      for (let i = 1n; i <= 40n; i++) {
-        await wal.save({ term: 1n, vote: 1n, commit: i }, [
-          { term: 1n, index: i, type: 0, data: new Uint8Array(200).fill(Number(i)) },
-        ]);
-      }
-      await wal.close();
+      await fortyEntries(dir);
       const w = await WAL.open(dir, undefined, { segmentSizeBytes: 4096 });
       const seen: bigint[] = [];
       for await (const e of w.entries()) {
         seen.push(e.index);
+        assert.equal(e.data[0], Number(e.index)); // the replayed entry, not one saved since
         if (e.index === 5n) {
-          await assert.rejects(w.save({ term: 1n, vote: 1n, commit: 5n }, []), {
-            code: "INVALID_ARGUMENT",
-          });
+          // an append, then an overwrite of index 3 onwards: neither changes the stream
+          await w.save({ term: 1n, vote: 1n, commit: 41n }, [
+            { term: 1n, index: 41n, type: 0, data: new Uint8Array([41]) },
+          ]);
+          await w.save({ term: 2n, vote: 1n, commit: 3n }, [
+            { term: 2n, index: 3n, type: 0, data: new Uint8Array([103]) },
+            { term: 2n, index: 4n, type: 0, data: new Uint8Array([104]) },
+          ]);
+          await w.cut(); // a new segment, and the old tail truncated, mid-iteration
         }
-        if (e.index === 10n) break; // breaking off still ends replay
       }
-      assert.deepEqual(seen, Array.from({ length: 10 }, (_, k) => BigInt(k + 1)));
-      await w.save({ term: 2n, vote: 1n, commit: 41n }, [
-        { term: 2n, index: 41n, type: 0, data: new Uint8Array([41]) },
-      ]);
+      assert.deepEqual(seen, Array.from({ length: 40 }, (_, k) => BigInt(k + 1)));
       await w.close();
       const r = await WAL.openForRead(dir);
       const all = await collect(r.entries());
       await r.close();
-      assert.equal(all.length, 41);
-      assert.equal(all[40].term, 2n);
+      assert.deepEqual(all.map((e) => [e.term, e.index]), [[1n, 1n], [1n, 2n], [2n, 3n], [2n, 4n]]);
+      assert.deepEqual(all[2].data, new Uint8Array([103]));
+    });
+  });
+
+  test("a stream never iterated leaves the WAL ready to save, and close() releases every file", async () => {
+    await withTempDir(async (tmp) => {
+      const dir = join(tmp, "wal");
+      await fortyEntries(dir);
+      const { fs, open } = await countingFs();
+      const w = await WAL.open(dir, undefined, { segmentSizeBytes: 4096, fs });
+      const { state } = await w.stream(); // the entries are never iterated
+      assert.equal(state.commit, 40n);
+      await w.save({ term: 1n, vote: 1n, commit: 41n }, [
+        { term: 1n, index: 41n, type: 0, data: new Uint8Array([41]) },
+      ]);
+      assert.ok(open() > 0);
+      await w.close();
+      assert.equal(open(), 0, "files left open after close()");
+      // and the segments' locks are gone: another writer opens them
+      const again = await WAL.open(dir, undefined, { segmentSizeBytes: 4096 });
+      const { entries } = await again.readAll();
+      assert.equal(entries.length, 41);
+      await again.close();
+
+      const r = await WAL.openForRead(dir, undefined, { fs });
+      await r.stream();
+      await r.close();
+      assert.equal(open(), 0, "read mode: files left open after close()");
+    });
+  });
+
+  test("a paused iteration throws CLOSED at its next step after close(), in both modes", async () => {
+    await withTempDir(async (tmp) => {
+      const dir = join(tmp, "wal");
+      await fortyEntries(dir);
+      for (const write of [true, false]) {
+        const { fs, open } = await countingFs();
+        const options = { segmentSizeBytes: 4096, fs };
+        const wal = write ? await WAL.open(dir, undefined, options) : await WAL.openForRead(
+          dir,
+          undefined,
+          options,
+        );
+        const it = (await wal.stream()).entries[Symbol.asyncIterator]();
+        assert.equal((await it.next()).value?.index, 1n);
+        assert.equal((await it.next()).value?.index, 2n);
+        await wal.close();
+        await assert.rejects(it.next(), { name: "WalError", code: "CLOSED" });
+        assert.equal(open(), 0, `write=${write}: files left open`);
+      }
+    });
+  });
+
+  test("a replay stream is iterable once", async () => {
+    await withTempDir(async (tmp) => {
+      const dir = join(tmp, "wal");
+      await fortyEntries(dir);
+      const wal = await WAL.openForRead(dir);
+      const { entries } = await wal.stream();
+      assert.equal((await collect(entries)).length, 40);
+      assert.throws(() => entries[Symbol.asyncIterator](), { code: "INVALID_ARGUMENT" });
+      await wal.close();
     });
   });
 

@@ -27,7 +27,8 @@ import { Encoder } from "../src/segment/encoder.ts";
 import { writeFrameHeader } from "../src/segment/frame.ts";
 import { defaultFileSystem } from "../src/fs/default.ts";
 import { NodeFileSystem } from "../src/fs/node.ts";
-import { ByteWriter, writeRecord } from "../src/segment/messages.ts";
+import { ByteWriter } from "../src/segment/wire.ts";
+import { writeRecord } from "./codec.ts";
 import { RecordType } from "../src/types.ts";
 import { randBytes, randInt, rng, withTempDir, wrapFiles } from "./helpers.ts";
 

@@ -6,10 +6,10 @@
  */
 
 import { ioError } from "../errors.ts";
-import { readEntryIndex, readHardState } from "../segment/messages.ts";
+import { newEntryFields } from "../segment/messages.ts";
 import { cleanPath, joinPath } from "../path.ts";
-import { scanSegments, type SegmentFile } from "../replay/scan.ts";
-import type { TornTail } from "./repair.ts";
+import { closeSegmentFiles, openSegmentFiles, scanSegments } from "../replay/scan.ts";
+import { type TornTail, tornTailOf } from "./verify.ts";
 import { type HardState, RecordType } from "../types.ts";
 import { resolveOptions, type WalOptions } from "../options.ts";
 import { listSegments } from "../wal/segment_dir.ts";
@@ -51,22 +51,20 @@ export async function statWal(dir: string, options?: WalOptions): Promise<WalSta
   const { fs } = await resolveOptions(options);
   dir = cleanPath(dir);
   const names = await listSegments(fs, dir);
-  const files: SegmentFile[] = [];
-  const segments: SegmentStat[] = [];
+  const files = await openSegmentFiles(fs, names.map((n) => joinPath(dir, n.name)));
   try {
-    for (const n of names) {
-      const path = joinPath(dir, n.name);
-      const file = await fs.open(path).catch((e) => {
-        throw ioError(e, "cannot open segment", path);
+    const segments: SegmentStat[] = [];
+    for (let i = 0; i < names.length; i++) {
+      const { path, file } = files[i];
+      const size = await file.size().catch((e) => {
+        throw ioError(e, "cannot stat segment", path);
       });
-      files.push({ path, file });
+      const n = names[i];
       segments.push({
         name: n.name,
         seq: n.seq,
         startIndex: n.index,
-        size: await file.size().catch((e) => {
-          throw ioError(e, "cannot stat segment", path);
-        }),
+        size,
         usedBytes: 0,
         records: 0,
         entries: 0,
@@ -75,30 +73,23 @@ export async function statWal(dir: string, options?: WalOptions): Promise<WalSta
       });
     }
     let state: HardState = { term: 0n, vote: 0n, commit: 0n };
-    let k = -1;
-    let current = "";
+    const fields = newEntryFields();
+    let s = segments[0];
     const end = await scanSegments(files, (rec, at) => {
-      if (at.file !== current) {
-        current = at.file;
-        k = files.findIndex((f) => f.path === at.file);
-      }
-      const s = segments[k];
       s.records++;
       s.usedBytes = at.end;
       if (rec.type === RecordType.Entry) {
-        const index = readEntryIndex(rec.buf, rec.dataStart, rec.dataEnd);
+        rec.entryFields(fields);
+        const index = fields.index;
         s.entries++;
         if (s.firstIndex === null || index < s.firstIndex) s.firstIndex = index;
         if (s.lastIndex === null || index > s.lastIndex) s.lastIndex = index;
       } else if (rec.type === RecordType.State) {
-        state = readHardState(rec.buf, rec.dataStart, rec.dataEnd);
+        state = rec.hardState();
       }
-    });
-    const tornTail = end.torn === null
-      ? null
-      : { file: end.torn.file ?? dir, offset: end.offset, reason: end.torn.reason };
-    return { segments, state, tornTail };
+    }, (k) => (s = segments[k]));
+    return { segments, state, tornTail: tornTailOf(end, dir) };
   } finally {
-    for (const f of files) await f.file.close().catch(() => {});
+    await closeSegmentFiles(files).catch(() => {});
   }
 }

@@ -17,7 +17,8 @@
 import { crc32c } from "./crc32c.ts";
 import { WalError } from "../errors.ts";
 import { FRAME_HEADER_BYTES, type FrameHeader, readFrameHeader, SECTOR_BYTES } from "./frame.ts";
-import { ProtobufError, readRecord, RecordView } from "./messages.ts";
+import { RecordView } from "./messages.ts";
+import { ProtobufError } from "./wire.ts";
 import { RecordType } from "../types.ts";
 
 /** Decodes the records of one segment at a time, carrying the CRC chain across segments. */
@@ -87,7 +88,7 @@ export class Decoder {
     const end = start + h.recordBytes;
     const rec = this.record;
     try {
-      readRecord(buf, start, end, rec);
+      rec.read(buf, start, end);
     } catch (e) {
       if (!(e instanceof ProtobufError)) throw e;
       if (this.isTorn(start, end + h.padBytes)) {

@@ -1,14 +1,20 @@
 /**
- * The WAL directory itself: listing and selecting its segments, creating it durably, and
- * the directory lock that serializes creates.
+ * The WAL directory itself: whether it holds a WAL, listing and selecting its segments,
+ * creating it durably, and the directory lock that serializes creates.
  *
  * @module
  */
 
 import { ioError, WalError } from "../errors.ts";
+import { resolveOptions, type WalOptions } from "../options.ts";
 import type { FileSystem, WalFile } from "../fs/types.ts";
-import { parentDir } from "../path.ts";
-import { isConsecutive, searchIndex, type SegmentName, segmentNames } from "../segment/segment_names.ts";
+import { cleanPath, parentDir } from "../path.ts";
+import {
+  isConsecutive,
+  searchIndex,
+  type SegmentName,
+  segmentNames,
+} from "../segment/segment_names.ts";
 import type { Snapshot } from "../types.ts";
 
 /** Lists the segments of a WAL directory, sorted; FILE_NOT_FOUND when there are none. */
@@ -93,4 +99,29 @@ export async function lockDirectory(fs: FileSystem, path: string): Promise<WalFi
   throw new WalError("LOCKED", "another process keeps this directory locked (a create?)", {
     file: path,
   });
+}
+
+/**
+ * True when `dir` holds at least one WAL segment (`*.wal`); false when it is missing, not a
+ * directory, or has none. Other failures (no permission, ...) throw, so a create-or-open
+ * decision is never made on an error.
+ *
+ * @example
+ * ```ts
+ * import { exists, WAL } from "@raftlog/wal";
+ * const dir = "/var/lib/app/wal";
+ * const wal = (await exists(dir)) ? await WAL.open(dir) : await WAL.create(dir);
+ * ```
+ */
+export async function exists(dir: string, options?: WalOptions): Promise<boolean> {
+  const { fs } = await resolveOptions(options);
+  dir = cleanPath(dir);
+  const info = await fs.stat(dir).catch((e) => {
+    throw ioError(e, "cannot stat WAL directory", dir);
+  });
+  if (info === null || !info.isDirectory) return false;
+  const names = await fs.readDir(dir).catch((e) => {
+    throw ioError(e, "cannot list WAL directory", dir);
+  });
+  return segmentNames(names).length > 0;
 }

@@ -1,0 +1,70 @@
+/**
+ * The phases of a WAL handle: opened, it replays (once); then it appends (write mode) or
+ * is done (read mode); it ends closed, remembering the failure that closed it, if any.
+ * Each phase holds exactly the state that exists in it, so append-mode state cannot be
+ * reached before replay or after close.
+ *
+ * @module
+ */
+
+import { WalError } from "../errors.ts";
+import type { AppendState } from "./group_commit.ts";
+import type { SegmentSet } from "./segment_set.ts";
+
+/** The append phase: the state saves advance. */
+export type Appending = { kind: "append" } & AppendState;
+
+/** A WAL handle's phase. */
+export type Phase =
+  /** Opened: waiting for `readAll` or `stream`; the segments are open (locked to write). */
+  | { kind: "replay"; segments: SegmentSet }
+  /** Replayed in write mode, or created: saves go to the tail. */
+  | Appending
+  /** Replayed in read mode: nothing is held. */
+  | { kind: "done" }
+  /** Closed, by `close` or by a failed write or sync (`failure`). */
+  | { kind: "closed"; failure: WalError | null };
+
+/** Throws `CLOSED` once the WAL is closed or has failed. */
+export function requireOpen(phase: Phase, dir: string, what: string): void {
+  if (phase.kind !== "closed") return;
+  if (phase.failure !== null) {
+    throw new WalError("CLOSED", `cannot ${what}: the WAL failed earlier and was closed`, {
+      file: dir,
+      cause: phase.failure,
+    });
+  }
+  throw new WalError("CLOSED", `cannot ${what}: the WAL is closed`, { file: dir });
+}
+
+/** Returns the append state, or throws unless the WAL is open to write and replayed. */
+export function requireAppend(
+  phase: Phase,
+  dir: string,
+  what: string,
+  writable: boolean,
+): Appending {
+  requireOpen(phase, dir, what);
+  if (!writable) {
+    throw new WalError("INVALID_ARGUMENT", `cannot ${what}: the WAL was opened for reading`, {
+      file: dir,
+    });
+  }
+  if (phase.kind !== "append") {
+    throw new WalError("INVALID_ARGUMENT", `cannot ${what} before readAll() has replayed the log`, {
+      file: dir,
+    });
+  }
+  return phase;
+}
+
+/** Returns the segments to replay, or throws unless the WAL waits for its replay. */
+export function requireReplay(phase: Phase, dir: string, what: string): SegmentSet {
+  requireOpen(phase, dir, what);
+  if (phase.kind !== "replay") {
+    throw new WalError("INVALID_ARGUMENT", `${what}: a WAL replays once, after open`, {
+      file: dir,
+    });
+  }
+  return phase.segments;
+}

@@ -1,0 +1,103 @@
+/**
+ * The segments a WAL holds open: those replay from its snapshot needs, locked while the
+ * WAL may write (so a second writer, `repair` or `purge` keeps off them), and released
+ * from the oldest on by `releaseLockTo`.
+ *
+ * @module
+ */
+
+import { ioError, WalError } from "../errors.ts";
+import type { FileSystem } from "../fs/types.ts";
+import { joinPath } from "../path.ts";
+import type { SegmentFile } from "../replay/scan.ts";
+import type { OpenSegment } from "../segment/segment_writer.ts";
+import type { Snapshot } from "../types.ts";
+import { listSegments, selectSegments } from "./segment_dir.ts";
+
+/** The open segments of one WAL, oldest first. */
+export class SegmentSet {
+  /** The directory. */
+  readonly dir: string;
+  private segments: OpenSegment[];
+
+  /** Holds `segments` (already open) of `dir`. */
+  constructor(dir: string, segments: OpenSegment[]) {
+    this.dir = dir;
+    this.segments = segments;
+  }
+
+  /**
+   * Opens the segments replay from `snap` needs; with `lock`, opens them for writing and
+   * locks each (`LOCKED` when another open file holds one). Nothing stays open on failure.
+   */
+  static async open(
+    fs: FileSystem,
+    dir: string,
+    snap: Snapshot,
+    lock: boolean,
+  ): Promise<SegmentSet> {
+    const selected = selectSegments(await listSegments(fs, dir), snap, dir);
+    const opened: OpenSegment[] = [];
+    try {
+      for (const name of selected) {
+        const path = joinPath(dir, name.name);
+        const file = await fs.open(path, { write: lock }).catch((e) => {
+          throw ioError(e, "cannot open segment", path);
+        });
+        opened.push({ name, file });
+        if (lock && !(await file.tryLock())) {
+          throw new WalError("LOCKED", "segment is locked by another writer", { file: path });
+        }
+      }
+    } catch (e) {
+      for (const s of opened) await s.file.close().catch(() => {});
+      throw ioError(e, "cannot open WAL", dir);
+    }
+    return new SegmentSet(dir, opened);
+  }
+
+  /** The open segments as paths and files, for a scan. */
+  files(): SegmentFile[] {
+    return this.segments.map((s) => ({ path: joinPath(this.dir, s.name.name), file: s.file }));
+  }
+
+  /** The newest segment: the tail, in append mode. Undefined once closed. */
+  last(): OpenSegment | undefined {
+    return this.segments[this.segments.length - 1];
+  }
+
+  /** Adds a segment a cut made (already open and locked). */
+  add(segment: OpenSegment): void {
+    this.segments.push(segment);
+  }
+
+  /**
+   * Releases (closes) the segments that only hold entries below `index`, keeping the last
+   * of them, which may hold entries at and after `index`, and always the tail.
+   */
+  async releaseTo(index: bigint): Promise<void> {
+    let smaller = this.segments.length - 1;
+    for (let i = 0; i < this.segments.length; i++) {
+      if (this.segments[i].name.index >= index) {
+        smaller = i - 1;
+        break;
+      }
+    }
+    if (smaller <= 0) return;
+    const released = this.segments.slice(0, smaller);
+    this.segments = this.segments.slice(smaller);
+    for (const s of released) {
+      await s.file.close().catch((e) => {
+        throw ioError(e, "cannot release segment", joinPath(this.dir, s.name.name));
+      });
+    }
+  }
+
+  /** Closes every segment; the first error is thrown after all were closed. */
+  async close(): Promise<void> {
+    let first: unknown = null;
+    for (const s of this.segments) await s.file.close().catch((e) => (first ??= e));
+    this.segments = [];
+    if (first !== null) throw ioError(first, "cannot close WAL", this.dir);
+  }
+}
