@@ -20,6 +20,13 @@ export function checkUint64(v: bigint, what: string): void {
   }
 }
 
+/** Checks the metadata given to `create` (absent, or bytes). */
+export function checkMetadata(metadata: Uint8Array | undefined): void {
+  if (metadata !== undefined && !(metadata instanceof Uint8Array)) {
+    throw new WalError("INVALID_ARGUMENT", "metadata must be a Uint8Array");
+  }
+}
+
 /** Checks a snapshot position. */
 export function checkSnapshot(snap: Snapshot): void {
   if (snap === null || typeof snap !== "object") {
@@ -37,6 +44,22 @@ export function checkState(s: HardState): void {
   checkUint64(s.term, "state.term");
   checkUint64(s.vote, "state.vote");
   checkUint64(s.commit, "state.commit");
+}
+
+/**
+ * Validates a save's arguments and copies them, when `save` is called, not when the queued
+ * call runs: a caller may reuse its objects as soon as save() returns. Entry data is read
+ * when the save runs.
+ */
+export function copySave(
+  state: HardState,
+  entries: readonly Entry[],
+): { state: HardState; entries: Entry[] } {
+  checkState(state);
+  return {
+    state: { term: state.term, vote: state.vote, commit: state.commit },
+    entries: copyEntries(entries),
+  };
 }
 
 /**

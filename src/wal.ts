@@ -1,29 +1,32 @@
 /**
- * The write-ahead log: a directory of segment files, written and replayed the way etcd's
- * `wal` package does it. This class is the facade; the work is done by the modules of
- * `wal/` (call order, group commit, create, the open segments), `replay/` and `segment/`.
+ * The write-ahead log, as etcd's `wal` package writes and replays it. This class is the
+ * facade over `wal/` (call order, group commit, create, open segments), `replay/`, `segment/`.
  *
  * @module
  */
 
-import { ioError, WalError } from "./errors.ts";
+import { ioError } from "./errors.ts";
 import { type ResolvedOptions, resolveOptions, type WalOptions } from "./options.ts";
 import { cleanPath } from "./path.ts";
 import { replayAll } from "./replay/read_all.ts";
-import type { ScanResult } from "./replay/scan.ts";
 import { EntryStream, planStream } from "./replay/stream.ts";
-import { SegmentWriter } from "./segment/segment_writer.ts";
 import type { Entry, HardState, ReadAllResult, ReplayStream, Snapshot } from "./types.ts";
-import { checkSnapshot, checkState, checkUint64, copyEntries } from "./validate.ts";
+import { checkMetadata, checkSnapshot, checkUint64, copySave } from "./validate.ts";
 import { createWal } from "./wal/bootstrap.ts";
 import { CallQueue } from "./wal/call_queue.ts";
 import { writeGroup } from "./wal/group_commit.ts";
-import { type Appending, type Phase, requireAppend, requireReplay } from "./wal/phase.ts";
+import {
+  type Appending,
+  endReplay,
+  type Phase,
+  releasePhase,
+  requireAppend,
+  requireReplay,
+} from "./wal/phase.ts";
 import { SegmentSet } from "./wal/segment_set.ts";
 
 export { DEFAULT_SEGMENT_SIZE_BYTES, type WalOptions } from "./options.ts";
 
-const ZERO_STATE: HardState = { term: 0n, vote: 0n, commit: 0n };
 const ZERO_SNAPSHOT: Snapshot = { index: 0n, term: 0n };
 
 /**
@@ -82,13 +85,10 @@ export class WAL {
    * omitted, the record carries no data field at all (what etcd writes for a nil slice).
    */
   static async create(dir: string, metadata?: Uint8Array, options?: WalOptions): Promise<WAL> {
-    if (metadata !== undefined && !(metadata instanceof Uint8Array)) {
-      throw new WalError("INVALID_ARGUMENT", "metadata must be a Uint8Array");
-    }
+    checkMetadata(metadata);
     const resolved = await resolveOptions(options);
     dir = cleanPath(dir);
-    const { segments, writer } = await createWal(resolved, dir, metadata?.slice() ?? null);
-    const phase: Phase = { kind: "append", segments, writer, state: ZERO_STATE, lastIndex: 0n };
+    const phase = await createWal(resolved, dir, metadata?.slice() ?? null);
     return new WAL(dir, resolved, true, ZERO_SNAPSHOT, phase);
   }
 
@@ -105,16 +105,15 @@ export class WAL {
    * Opens the WAL in `dir` for reading only, from snapshot `snap`. Takes no locks, so it
    * works beside a writer; a torn tail ends replay quietly.
    */
-  static openForRead(dir: string, snap: Snapshot = ZERO_SNAPSHOT, options?: WalOptions) {
+  static openForRead(
+    dir: string,
+    snap: Snapshot = ZERO_SNAPSHOT,
+    options?: WalOptions,
+  ): Promise<WAL> {
     return WAL.openAt(dir, snap, options, false);
   }
 
-  private static async openAt(
-    dir: string,
-    snap: Snapshot,
-    options: WalOptions | undefined,
-    write: boolean,
-  ): Promise<WAL> {
+  private static async openAt(dir: string, snap: Snapshot, options?: WalOptions, write = true) {
     checkSnapshot(snap);
     const resolved = await resolveOptions(options);
     dir = cleanPath(dir);
@@ -133,19 +132,18 @@ export class WAL {
   readAll(): Promise<ReadAllResult> {
     return this.replay("readAll", async (segments) => {
       const r = await replayAll(this.dir, segments.files(), this.start, this.writable);
-      await this.finishReplay(segments, r.end, r.metadata, r.lastIndex);
+      this.phase = await endReplay(this.options, segments, this.writable, r);
       return r.result;
     });
   }
 
   /**
-   * Replays the log like {@link WAL.readAll}, but hands the entries out one at a time, so
-   * memory stays bounded by read windows of about 1 MiB, not by the log. The whole log is
-   * checked before this resolves (a first pass reads only indexes); raft overwrites are
-   * applied. An entry's data is a view into its window's buffer, which is never reused.
-   * Callable once, instead of readAll. In write mode the WAL is ready to save as soon as
-   * this resolves, during the iteration too: the stream yields the log as it was when it
-   * was made. After {@link WAL.close}, an unfinished iteration throws `CLOSED`.
+   * Replays the log like {@link WAL.readAll} (callable once, instead of it), but hands the
+   * entries out one at a time: memory is bounded by read windows of about 1 MiB, not by the
+   * log. The whole log is checked before this resolves. An entry's data is a view into its
+   * window's buffer, never reused. In write mode saves may be made as soon as this
+   * resolves, during the iteration too: the stream yields the log as it was when it was
+   * made. After {@link WAL.close}, an unfinished iteration throws `CLOSED`.
    *
    * @example
    * ```ts
@@ -161,7 +159,7 @@ export class WAL {
       const plan = await planStream(this.dir, segments.files(), this.start, this.writable);
       const entries = await EntryStream.open(this.options.fs, plan, this.start);
       this.replayStream = entries;
-      await this.finishReplay(segments, plan.end, plan.metadata, plan.lastIndex);
+      this.phase = await endReplay(this.options, segments, this.writable, plan);
       return { metadata: plan.metadata?.slice() ?? new Uint8Array(0), state: plan.state, entries };
     });
   }
@@ -179,19 +177,14 @@ export class WAL {
    * Nothing happens for an empty state and no entries.
    */
   save(state: HardState, entries: readonly Entry[] = []): Promise<void> {
-    // Validated and copied now, not when the queued call runs: a caller may reuse its
-    // objects as soon as save() returns. Entry data is read when the save runs.
-    let st: HardState;
-    let batch: Entry[];
+    let save: { state: HardState; entries: Entry[] };
     try {
-      checkState(state);
-      st = { term: state.term, vote: state.vote, commit: state.commit };
-      batch = copyEntries(entries);
+      save = copySave(state, entries);
     } catch (e) {
       return Promise.reject(e);
     }
     return new Promise<void>((resolve, reject) => {
-      this.queue.save({ state: st, entries: batch, resolve, reject }, (group) => {
+      this.queue.save({ ...save, resolve, reject }, (group) => {
         const log = requireAppend(this.phase, this.dir, "save", this.writable);
         return this.guard(log, () => writeGroup(log, group));
       });
@@ -273,24 +266,6 @@ export class WAL {
     });
   }
 
-  /** Ends replay: read mode releases the files, write mode makes the tail ready to append. */
-  private async finishReplay(
-    segments: SegmentSet,
-    end: ScanResult,
-    metadata: Uint8Array | null,
-    lastIndex: bigint,
-  ): Promise<void> {
-    if (!this.writable) {
-      await segments.close();
-      this.phase = { kind: "done" };
-      return;
-    }
-    const tail = segments.last();
-    if (tail === undefined) throw new WalError("FILE_NOT_FOUND", "no segment", { file: this.dir });
-    const writer = await SegmentWriter.resume(this.options, this.dir, tail, end, metadata);
-    this.phase = { kind: "append", segments, writer, state: ZERO_STATE, lastIndex };
-  }
-
   /** Queues a call that needs append mode (checked when its turn comes). */
   private appending<T>(what: string, op: (log: Appending) => Promise<T>): Promise<T> {
     return this.queue.serial(() => op(requireAppend(this.phase, this.dir, what, this.writable)));
@@ -314,14 +289,11 @@ export class WAL {
 
   /** Closes what `phase` holds, and the stream; errors are reported after all are closed. */
   private async release(phase: Phase): Promise<void> {
-    let first: unknown = null;
     const stream = this.replayStream;
     this.replayStream = null;
-    if (stream !== null) await stream.close().catch((e) => (first ??= e));
-    if (phase.kind === "append") await phase.writer.close().catch((e) => (first ??= e));
-    if (phase.kind === "append" || phase.kind === "replay") {
-      await phase.segments.close().catch((e) => (first ??= e));
+    const closing = await Promise.allSettled([stream?.close(), releasePhase(phase)]);
+    for (const c of closing) {
+      if (c.status === "rejected") throw ioError(c.reason, "cannot close WAL", this.dir);
     }
-    if (first !== null) throw ioError(first, "cannot close WAL", this.dir);
   }
 }

@@ -149,7 +149,7 @@ export class DenoFileSystem implements FileSystem {
   async stat(path: string): Promise<FileInfo | null> {
     try {
       const s = await Deno.stat(path);
-      return { isFile: s.isFile, isDirectory: s.isDirectory, size: s.size };
+      return { isDirectory: s.isDirectory };
     } catch (e) {
       // nothing there: also when a parent on the path is a file
       if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {

@@ -216,7 +216,7 @@ export class NodeFileSystem implements FileSystem {
   async stat(path: string): Promise<FileInfo | null> {
     try {
       const s = await fsp.stat(path);
-      return { isFile: s.isFile(), isDirectory: s.isDirectory(), size: s.size };
+      return { isDirectory: s.isDirectory() };
     } catch (e) {
       // nothing there: also when a parent on the path is a file
       const code = (e as { code?: string }).code;

@@ -5,14 +5,10 @@
  * @module
  */
 
-/** Kind of a directory entry, as reported by {@link FileSystem.stat}. */
+/** What {@link FileSystem.stat} reports of a path: all the WAL asks is its kind. */
 export interface FileInfo {
-  /** True for a regular file. */
-  isFile: boolean;
   /** True for a directory. */
   isDirectory: boolean;
-  /** Size in bytes. */
-  size: number;
 }
 
 /** How {@link FileSystem.open} opens a file. */

@@ -13,26 +13,19 @@ import { joinPath, parentDir } from "../path.ts";
 import { segmentName, segmentNames } from "../segment/segment_names.ts";
 import { SegmentWriter, writeSegmentHead } from "../segment/segment_writer.ts";
 import { lockDirectory, mkdirDurable } from "./segment_dir.ts";
+import type { Appending } from "./phase.ts";
 import { SegmentSet } from "./segment_set.ts";
-
-/** A new WAL, ready to append. */
-export interface Created {
-  /** Its one segment, open and locked. */
-  segments: SegmentSet;
-  /** The writer appending to it. */
-  writer: SegmentWriter;
-}
 
 /**
  * Creates the WAL in `dir` (missing, or an empty directory): one segment holding a crc
  * record, the metadata and an empty snapshot, preallocated, synced, and published by the
- * rename of its directory, which is then synced too.
+ * rename of its directory, which is then synced too. Returns it in append mode.
  */
 export async function createWal(
   options: ResolvedOptions,
   dir: string,
   metadata: Uint8Array | null,
-): Promise<Created> {
+): Promise<Appending> {
   const { fs } = options;
   // Creating builds <dir>.tmp and renames it: two creates of one WAL must not interleave,
   // or one would delete the other's half-built directory. The parent's lock serializes them.
@@ -77,7 +70,7 @@ async function createLocked(
   options: ResolvedOptions,
   dir: string,
   metadata: Uint8Array | null,
-): Promise<Created> {
+): Promise<Appending> {
   const { fs, observer, segmentSizeBytes } = options;
   const existing = await checkTarget(options, dir);
   const tmp = dir + ".tmp";
@@ -104,7 +97,14 @@ async function createLocked(
     const tail = { name: { name, seq: 0n, index: 0n }, file };
     const at = { ...head, size: segmentSizeBytes, zeroedTo: head.offset };
     const writer = new SegmentWriter(options, dir, tail, at, metadata);
-    return { segments: new SegmentSet(dir, [tail]), writer };
+    const segments = new SegmentSet(dir, [tail]);
+    return {
+      kind: "append",
+      segments,
+      writer,
+      state: { term: 0n, vote: 0n, commit: 0n },
+      lastIndex: 0n,
+    };
   } catch (e) {
     await file?.close().catch(() => {});
     await fs.remove(tmp).catch(() => {});

@@ -7,7 +7,10 @@
  * @module
  */
 
-import { WalError } from "../errors.ts";
+import { ioError, WalError } from "../errors.ts";
+import type { ResolvedOptions } from "../options.ts";
+import type { ScanResult } from "../replay/scan.ts";
+import { SegmentWriter } from "../segment/segment_writer.ts";
 import type { AppendState } from "./group_commit.ts";
 import type { SegmentSet } from "./segment_set.ts";
 
@@ -67,4 +70,37 @@ export function requireReplay(phase: Phase, dir: string, what: string): SegmentS
     });
   }
   return phase.segments;
+}
+
+/**
+ * The phase after a replay that ended at `end`: read mode releases the segments; write mode
+ * makes the last one the tail (see {@link SegmentWriter.resume}) and appends from there.
+ */
+export async function endReplay(
+  options: ResolvedOptions,
+  segments: SegmentSet,
+  writable: boolean,
+  replayed: { end: ScanResult; metadata: Uint8Array | null; lastIndex: bigint },
+): Promise<Phase> {
+  if (!writable) {
+    await segments.close();
+    return { kind: "done" };
+  }
+  const tail = segments.last();
+  if (tail === undefined) {
+    throw new WalError("FILE_NOT_FOUND", "no segment to append to", { file: segments.dir });
+  }
+  const { end, metadata, lastIndex } = replayed;
+  const writer = await SegmentWriter.resume(options, segments.dir, tail, end, metadata);
+  return { kind: "append", segments, writer, state: { term: 0n, vote: 0n, commit: 0n }, lastIndex };
+}
+
+/** Closes what a phase holds: the pipeline's spare and the segments. */
+export async function releasePhase(phase: Phase): Promise<void> {
+  let first: unknown = null;
+  if (phase.kind === "append") await phase.writer.close().catch((e) => (first ??= e));
+  if (phase.kind === "append" || phase.kind === "replay") {
+    await phase.segments.close().catch((e) => (first ??= e));
+  }
+  if (first !== null) throw ioError(first, "cannot close segments");
 }
