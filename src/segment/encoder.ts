@@ -10,7 +10,7 @@ import { crc32c } from "./crc32c.ts";
 import { EtcdFlushModel } from "./etcd_flush_model.ts";
 import { FRAME_HEADER_BYTES, writeFrameHeader } from "./frame.ts";
 import {
-  entrySize,
+  MAX_ENTRY_BYTES_BESIDES_DATA,
   recordSize,
   writeEntry,
   writeHardState,
@@ -38,22 +38,25 @@ export class Encoder {
 
   /**
    * Appends an entry record, encoding the entry in place (the hot path: no scratch copy).
-   * The record's crc field comes before the data it covers, so the entry is written where a
-   * 5-byte crc varint leaves it and moved back only when the CRC turns out shorter (1 in 16).
+   * The record's crc field and the entry's length come before the entry, and neither is
+   * known until it is written: the entry goes where a 5-byte crc and the usual length
+   * varint leave it, and moves only when they turn out otherwise (the crc, 1 in 16).
    */
   entry(e: Entry): void {
-    const size = entrySize(e);
     const w = this.pending;
-    // frame word, record head (type, crc of at most 5 bytes, data tag and length), entry, pad
-    const headMax = 1 + 1 + 1 + 5 + 1 + varintSize(size);
-    w.ensure(FRAME_HEADER_BYTES + headMax + size + 7);
+    const d = e.data.length;
+    // the length varint when term and index take a few bytes: almost always right
+    const lenGuess = varintSize(d + 7 + varintSize(d));
+    // frame word, type field, crc field of up to 5 bytes, data tag, length, entry, padding
+    w.ensure(FRAME_HEADER_BYTES + 9 + 5 + MAX_ENTRY_BYTES_BESIDES_DATA + d + 7);
     const start = w.length;
-    const payloadAt = start + FRAME_HEADER_BYTES + headMax;
+    const payloadAt = start + FRAME_HEADER_BYTES + 9 + lenGuess;
     w.length = payloadAt;
     writeEntry(w, e);
+    const size = w.length - payloadAt;
     this.crc = crc32c(w.buf, this.crc, payloadAt, payloadAt + size);
-    const shift = 5 - varintSize(this.crc);
-    if (shift > 0) w.buf.copyWithin(payloadAt - shift, payloadAt, payloadAt + size);
+    const shift = 5 - varintSize(this.crc) + lenGuess - varintSize(size);
+    if (shift !== 0) w.buf.copyWithin(payloadAt - shift, payloadAt, payloadAt + size);
     w.length = start + FRAME_HEADER_BYTES;
     writeRecordHead(w, RecordType.Entry, this.crc, size);
     w.length += size;

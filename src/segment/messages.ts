@@ -12,7 +12,7 @@
  */
 
 import type { Entry, HardState, Snapshot } from "../types.ts";
-import { type ByteWriter, Reader, varint64Size, varintSize } from "./wire.ts";
+import { type ByteWriter, Reader, varintSize } from "./wire.ts";
 
 const MAX32 = 0xffffffffn;
 const EMPTY: Uint8Array = new Uint8Array(0);
@@ -21,50 +21,38 @@ const EMPTY: Uint8Array = new Uint8Array(0);
 // raftpb.Entry { EntryType Type = 1; uint64 Term = 2; uint64 Index = 3; bytes Data = 4; }
 
 /** The most bytes an entry takes besides its data: four tags, three 10-byte varints, a length. */
-const MAX_ENTRY_HEAD_BYTES = 4 + 30 + 5;
-
-/** Whether an entry takes the fast path: term and index below 2^32 and a one-byte type. */
-function isSmall(e: Entry): boolean {
-  return e.term <= MAX32 && e.index <= MAX32 && e.type >= 0 && e.type <= 0x7f;
-}
-
-/** Bytes {@link writeEntry} produces for `e`. */
-export function entrySize(e: Entry): number {
-  const d = e.data.length;
-  const data = d > 0 ? 1 + varintSize(d) + d : 0;
-  if (isSmall(e)) return 4 + varintSize(Number(e.term)) + varintSize(Number(e.index)) + data;
-  const typeBytes = e.type >= 0 ? varintSize(e.type) : 10;
-  return 3 + typeBytes + varint64Size(e.term) + varint64Size(e.index) + data;
-}
+export const MAX_ENTRY_BYTES_BESIDES_DATA = 4 + 30 + 5;
 
 /**
- * Appends the raftpb.Entry encoding of `e` ({@link entrySize} bytes): Type, Term, Index,
+ * Appends the raftpb.Entry encoding of `e`: Type, Term, Index,
  * then Data when non-empty. Terms and indexes below 2^32, as in every real log, are written
  * as plain numbers: no BigInt arithmetic per varint.
  */
 export function writeEntry(w: ByteWriter, e: Entry): void {
-  w.ensure(MAX_ENTRY_HEAD_BYTES + e.data.length); // one comparison when room was made
-  if (isSmall(e)) {
+  const { term, index, type, data } = e;
+  const d = data.length;
+  w.ensure(MAX_ENTRY_BYTES_BESIDES_DATA + d); // one comparison when room was made
+  if (term <= MAX32 && index <= MAX32 && type >= 0 && type <= 0x7f) {
     w.byte(0x08);
-    w.byte(e.type);
+    w.byte(type);
     w.byte(0x10);
-    w.varint(Number(e.term));
+    w.varint(Number(term));
     w.byte(0x18);
-    w.varint(Number(e.index));
+    w.varint(Number(index));
   } else {
     w.byte(0x08);
-    if (e.type >= 0) w.varint(e.type);
-    else w.varint64(BigInt.asUintN(64, BigInt(e.type))); // a negative enum takes 10 bytes, as in Go
+    if (type >= 0) w.varint(type);
+    else w.varint64(BigInt.asUintN(64, BigInt(type))); // a negative enum takes 10 bytes, as in Go
     w.byte(0x10);
-    w.varint64(e.term);
+    w.varint64(term);
     w.byte(0x18);
-    w.varint64(e.index);
+    w.varint64(index);
   }
-  const d = e.data.length;
   if (d > 0) {
     w.byte(0x22);
     w.varint(d);
-    w.copy(e.data, 0, d);
+    w.buf.set(data, w.length);
+    w.length += d;
   }
 }
 
