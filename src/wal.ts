@@ -52,30 +52,19 @@ const ZERO_SNAPSHOT: Snapshot = { index: 0n, term: 0n };
  * ```
  */
 export class WAL {
-  /** The directory holding the segments. */
-  readonly dir: string;
-  private readonly options: ResolvedOptions;
-  private readonly writable: boolean;
-  /** Snapshot replay starts from. */
-  private readonly start: Snapshot;
   private readonly queue = new CallQueue();
-  private phase: Phase;
   /** The replay stream, whose read handles close with the WAL. */
   private replayStream: EntryStream | null = null;
 
   private constructor(
-    dir: string,
-    options: ResolvedOptions,
-    writable: boolean,
-    start: Snapshot,
-    phase: Phase,
-  ) {
-    this.dir = dir;
-    this.options = options;
-    this.writable = writable;
-    this.start = start;
-    this.phase = phase;
-  }
+    /** The directory holding the segments. */
+    readonly dir: string,
+    private readonly options: ResolvedOptions,
+    private readonly writable: boolean,
+    /** The snapshot replay starts from. */
+    private readonly start: Snapshot,
+    private phase: Phase,
+  ) {}
 
   /**
    * Creates a new WAL in `dir` (which must not exist, or be an empty directory) and returns
@@ -113,7 +102,13 @@ export class WAL {
     return WAL.openAt(dir, snap, options, false);
   }
 
-  private static async openAt(dir: string, snap: Snapshot, options?: WalOptions, write = true) {
+  /** Opens the segments replay from `snap` needs, locked when opened to `write`. */
+  private static async openAt(
+    dir: string,
+    snap: Snapshot,
+    options: WalOptions | undefined,
+    write: boolean,
+  ): Promise<WAL> {
     checkSnapshot(snap);
     const resolved = await resolveOptions(options);
     dir = cleanPath(dir);
