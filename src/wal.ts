@@ -52,19 +52,22 @@ const ZERO_SNAPSHOT: Snapshot = { index: 0n, term: 0n };
  * ```
  */
 export class WAL {
+  /** The directory holding the segments. */
+  readonly dir: string;
   private readonly queue = new CallQueue();
   /** The replay stream, whose read handles close with the WAL. */
   private replayStream: EntryStream | null = null;
 
   private constructor(
-    /** The directory holding the segments. */
-    readonly dir: string,
+    dir: string,
     private readonly options: ResolvedOptions,
     private readonly writable: boolean,
     /** The snapshot replay starts from. */
     private readonly start: Snapshot,
     private phase: Phase,
-  ) {}
+  ) {
+    this.dir = dir;
+  }
 
   /**
    * Creates a new WAL in `dir` (which must not exist, or be an empty directory) and returns
