@@ -1,11 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  FRAME_HEADER_BYTES,
   type FrameHeader,
   padBytesFor,
   readFrameHeader,
-  SECTOR_BYTES,
   writeFrameHeader,
 } from "../src/segment/frame.ts";
 import { rng } from "./helpers.ts";
@@ -50,11 +48,6 @@ const LARGE = [
 ];
 
 describe("frame", () => {
-  test("constants: 8-byte length word, 512-byte sectors", () => {
-    assert.equal(FRAME_HEADER_BYTES, 8);
-    assert.equal(SECTOR_BYTES, 512);
-  });
-
   test("padBytesFor brings a record to a multiple of 8", () => {
     for (let n = 0; n <= 100; n++) {
       const pad = padBytesFor(n);

@@ -1,10 +1,11 @@
 /**
- * Shared test helpers: scratch directories and a seeded PRNG.
+ * Shared test helpers: scratch directories, segment listings, a seeded PRNG and a file system
+ * wrapper.
  *
  * @module
  */
 
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import type { FileSystem, WalFile } from "../mod.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +18,19 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Runs `fn` with the path of a WAL directory that does not exist yet (`wal` in a fresh scratch
+ * directory, which is passed too and removed afterwards).
+ */
+export function withWalDir<T>(fn: (dir: string, tmp: string) => Promise<T>): Promise<T> {
+  return withTempDir((tmp) => fn(join(tmp, "wal"), tmp));
+}
+
+/** The names of the segment files (`*.wal`) in `dir`, in sequence order. */
+export async function walFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((n) => n.endsWith(".wal")).sort();
 }
 
 /** mulberry32: a small seeded PRNG, so a failing case replays exactly. */

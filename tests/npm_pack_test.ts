@@ -3,7 +3,8 @@
  * dist/ with tsc) and packs it; the tarball installs into a fresh Node ESM project without a
  * registry (next to a tarball of the @bufbuild/protobuf this checkout installed, with an empty
  * npm cache and --offline); there a plain .mjs creates a WAL, saves, closes, reopens and
- * replays it under Node (and the same under Bun and Deno), the `wal` bin reads it, and
+ * replays it under Node (and the same under Bun and Deno), saves an entry it built with
+ * protobuf-es and `@raftlog/wal/pb` and reads it back, the `wal` bin reads it, and
  * TypeScript code type-checks against the shipped declarations. Skipped, saying why, when
  * node or npm is missing (never in CI).
  */
@@ -101,6 +102,8 @@ import { join } from "node:path";
 import { EntryType, exists, verify, WAL, WalError } from "@raftlog/wal";
 import { runCli } from "@raftlog/wal/cli";
 import { CrashFileSystem } from "@raftlog/wal/testing";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { EntrySchema, EntryType as PbEntryType, fromMessage, HardStateSchema, toMessage } from "@raftlog/wal/pb";
 
 const dir = join(process.argv[2], "wal");
 const enc = new TextEncoder();
@@ -138,6 +141,25 @@ const memWal = await WAL.create("/mem/wal", undefined, { fs: mem });
 await memWal.close();
 const report = await verify(dir, undefined, opts);
 
+// An entry built and encoded with protobuf-es (as a peer would send it), converted and saved.
+const pbDir = join(process.argv[2], "pb-wal");
+const wire = toBinary(EntrySchema, create(EntrySchema, {
+  Term: 2n ** 53n + 1n,
+  Index: 1n,
+  Type: PbEntryType.EntryNormal,
+  Data: enc.encode("from protobuf-es"),
+}));
+const pbWal = await WAL.create(pbDir, undefined, opts);
+await pbWal.save(
+  fromMessage(HardStateSchema, create(HardStateSchema, { term: 2n ** 53n + 1n, vote: 1n, commit: 1n })),
+  [fromMessage(EntrySchema, fromBinary(EntrySchema, wire))],
+);
+await pbWal.close();
+const pbReader = await WAL.openForRead(pbDir, undefined, opts);
+const pbAll = await pbReader.readAll();
+await pbReader.close();
+const back = toBinary(EntrySchema, toMessage(EntrySchema, pbAll.entries[0]));
+
 console.log(JSON.stringify({
   runtime: process.versions.deno ? "deno" : process.versions.bun ? "bun" : "node",
   metadata: dec.decode(metadata),
@@ -151,6 +173,13 @@ console.log(JSON.stringify({
   cliCode,
   cliState: cli.find((l) => l.startsWith("state:")),
   memory: await exists("/mem/wal", { fs: mem }),
+  pb: {
+    entries: pbAll.entries.length,
+    term: String(pbAll.entries[0].term),
+    data: dec.decode(pbAll.entries[0].data),
+    commit: String(pbAll.state.commit),
+    sameBytes: back.length === wire.length && back.every((b, i) => b === wire[i]),
+  },
 }));
 `;
 
@@ -159,12 +188,18 @@ const CONSUMER_TS = `
 import { type Entry, EntryType, type HardState, WAL, WalError, type WalOptions } from "@raftlog/wal";
 import { type CliIO, runCli } from "@raftlog/wal/cli";
 import { CrashFileSystem } from "@raftlog/wal/testing";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { EntrySchema, type EntryMessage, fromMessage, toMessage } from "@raftlog/wal/pb";
 
 const opts: WalOptions = { fs: new CrashFileSystem(1), segmentSizeBytes: 4096 };
 const wal: WAL = await WAL.create("/wal", new Uint8Array([1]), opts);
 const state: HardState = { term: 1n, vote: 1n, commit: 1n };
 const entries: Entry[] = [{ term: 1n, index: 1n, type: EntryType.Normal, data: new Uint8Array([2]) }];
 await wal.save(state, entries);
+const msg: EntryMessage = create(EntrySchema, { Term: 1n, Index: 2n, Data: new Uint8Array([3]) });
+const fromPb: Entry = fromMessage(EntrySchema, msg);
+await wal.save(state, [fromPb]);
+export const pbBytes: Uint8Array = toBinary(EntrySchema, toMessage(EntrySchema, fromPb));
 await wal.close();
 const io: CliIO = { out: () => {}, err: () => {} };
 export const code: number = await runCli(["--help"], io);
@@ -181,6 +216,13 @@ await wal.save({ term: 1n, vote: 1n, commit: 1n }, [
 ]);
 `;
 
+/** The conversions are typed: a HardState message is not an Entry message. */
+const CONSUMER_BAD_PB_TS = `
+import { create } from "@bufbuild/protobuf";
+import { EntrySchema, fromMessage, HardStateSchema } from "@raftlog/wal/pb";
+export const e = fromMessage(EntrySchema, create(HardStateSchema));
+`;
+
 /** What the .mjs prints (under Node; "runtime" names the runtime). */
 const expected = {
   runtime: "node",
@@ -195,6 +237,13 @@ const expected = {
   cliCode: 0,
   cliState: "state: term 2 vote 1 commit 40",
   memory: true,
+  pb: {
+    entries: 1,
+    term: "9007199254740993",
+    data: "from protobuf-es",
+    commit: "1",
+    sameBytes: true,
+  },
 };
 
 describe("the npm package in a fresh Node project", { skip: missing ?? false }, () => {
@@ -218,7 +267,17 @@ describe("the npm package in a fresh Node project", { skip: missing ?? false }, 
     for (const f of ["dist/mod.js", "dist/mod.d.ts", "dist/cli.js", "dist/cli.d.ts"]) {
       assert.ok(pack.files.includes(f), `${f} is not in the tarball: ${pack.files.join(" ")}`);
     }
-    for (const f of ["dist/testing.js", "dist/testing.d.ts", "dist/src/fs/node.js"]) {
+    for (
+      const f of [
+        "dist/testing.js",
+        "dist/testing.d.ts",
+        "dist/src/fs/node.js",
+        "dist/pb.js",
+        "dist/pb.d.ts",
+        "dist/gen/raftpb/raft_pb.js",
+        "dist/gen/walpb/record_pb.js",
+      ]
+    ) {
       assert.ok(pack.files.includes(f), `${f} is not in the tarball: ${pack.files.join(" ")}`);
     }
     const stray = pack.files.filter((f) =>
@@ -330,11 +389,16 @@ describe("the npm package in a fresh Node project", { skip: missing ?? false }, 
     ];
     await writeFile(join(project, "consumer.ts"), CONSUMER_TS);
     await writeFile(join(project, "bad.ts"), CONSUMER_BAD_TS);
+    await writeFile(join(project, "bad_pb.ts"), CONSUMER_BAD_PB_TS);
     run("node", [tsc, ...flags, "consumer.ts"], project);
     // ...and the types are real, not `any`: a number where a bigint belongs is an error.
     assert.throws(
       () => run("node", [tsc, ...flags, "bad.ts"], project),
       /bad\.ts\(5,5\): error TS2322: Type 'number' is not assignable to type 'bigint'/,
+    );
+    assert.throws(
+      () => run("node", [tsc, ...flags, "bad_pb.ts"], project),
+      /bad_pb\.ts\(4,\d+\): error TS2769: No overload matches this call/,
     );
   });
 });

@@ -5,11 +5,11 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readdir } from "node:fs/promises";
+import { readFile, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { type Entry, type FileSystem, purge, repair, WAL, type WalEvent } from "../mod.ts";
 import { CrashFileSystem } from "../src/fs/crash.ts";
-import { withTempDir, wrapFiles } from "./helpers.ts";
+import { walFiles, withWalDir, wrapFiles } from "./helpers.ts";
 
 const entry = (i: bigint, size = 300): Entry => ({
   term: 1n,
@@ -96,30 +96,65 @@ describe("observability", () => {
     assert.ok((warnings[0][1].tookMs as number) >= 20);
   });
 
-  test("a listener that throws does not break the WAL", async () => {
-    const fs = new CrashFileSystem(6);
-    const wal = await WAL.create("/wal", undefined, {
-      fs,
-      onEvent: () => {
+  test("a listener that throws does not break the WAL, a repair, or what they write", async () => {
+    await withWalDir(async (dir) => {
+      const seen: WalEvent[] = [];
+      const onEvent = (e: WalEvent) => {
+        seen.push(e);
         throw new Error("listener bug");
-      },
+      };
+      const opts = { segmentSizeBytes: 4096, onEvent };
+      const wal = await WAL.create(dir, undefined, opts);
+      for (let i = 1n; i <= 20n; i++) await wal.save({ term: 1n, vote: 1n, commit: i }, [entry(i)]);
+      await wal.close();
+      // the listener was called, and threw, for every kind of event the saves cause
+      const kinds = (events: WalEvent[]) => [...new Set(events.map((e) => e.type))].sort();
+      assert.deepEqual(kinds(seen), ["cut", "fsync", "write"]);
+      const names = await walFiles(dir);
+      assert.equal(names.length, 2, `segments: ${names}`);
+      const r = await WAL.openForRead(dir, undefined, opts);
+      const read = await r.readAll();
+      await r.close();
+      assert.deepEqual(read.entries, Array.from({ length: 20 }, (_, k) => entry(BigInt(k + 1))));
+      assert.deepEqual(read.state, { term: 1n, vote: 1n, commit: 20n });
+
+      // a torn tail, repaired with the same listener, is cut off and reported anyway
+      const last = join(dir, names[names.length - 1]);
+      const bytes = await readFile(last);
+      let end = bytes.length;
+      while (end > 0 && bytes[end - 1] === 0) end--;
+      await truncate(last, end - 4); // inside the last save's hard state record
+      seen.length = 0;
+      const fixed = await repair(dir, opts);
+      assert.equal(fixed.repaired, true);
+      assert.deepEqual(
+        seen.filter((e) => e.type === "repair").map((e) => e.type === "repair" && e.path),
+        [last],
+      );
+      // the repaired WAL reopens for writing, with the torn hard state gone, and appends
+      const again = await WAL.open(dir, undefined, opts);
+      const after = await again.readAll();
+      await again.save({ term: 1n, vote: 1n, commit: 21n }, [entry(21n)]);
+      await again.close();
+      assert.deepEqual(after.entries, read.entries);
+      assert.deepEqual(after.state, { term: 1n, vote: 1n, commit: 19n });
+      const final = await WAL.openForRead(dir, undefined, opts);
+      assert.deepEqual((await final.readAll()).entries, [...read.entries, entry(21n)]);
+      await final.close();
     });
-    await wal.save({ term: 1n, vote: 1n, commit: 1n }, [entry(1n)]);
-    await wal.close();
   });
 });
 
 describe("purge", () => {
   test("deletes the oldest segments beyond keep, but never one a writer holds", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
+    await withWalDir(async (dir) => {
       const opts = { segmentSizeBytes: 4096 };
       const wal = await WAL.create(dir, undefined, opts);
       for (let i = 1n; i <= 6n; i++) {
         await wal.save({ term: 1n, vote: 1n, commit: i }, [entry(i)]);
         await wal.cut();
       }
-      const list = async () => (await readdir(dir)).filter((n) => n.endsWith(".wal")).sort();
+      const list = () => walFiles(dir);
       const all = await list();
       assert.equal(all.length, 7); // start indexes 0, 2, 3, 4, 5, 6, 7
       assert.deepEqual(await purge(dir, { ...opts, keep: 2 }), []); // all still locked

@@ -13,6 +13,7 @@ import {
   EntryType,
   exists,
   type HardState,
+  type ReadAllResult,
   repair,
   validSnapshotEntries,
   verify,
@@ -20,6 +21,7 @@ import {
   WalError,
   type WalErrorCode,
   type WalFile,
+  type WalOptions,
 } from "../mod.ts";
 import { Decoder } from "../src/segment/decoder.ts";
 import { crc32c } from "../src/segment/crc32c.ts";
@@ -30,7 +32,15 @@ import { NodeFileSystem } from "../src/fs/node.ts";
 import { ByteWriter } from "../src/segment/wire.ts";
 import { writeRecord } from "./codec.ts";
 import { RecordType } from "../src/types.ts";
-import { randBytes, randInt, rng, withTempDir, wrapFiles } from "./helpers.ts";
+import {
+  randBytes,
+  randInt,
+  rng,
+  walFiles,
+  withTempDir,
+  withWalDir,
+  wrapFiles,
+} from "./helpers.ts";
 
 const enc = new TextEncoder();
 const SEG = 4096;
@@ -59,21 +69,59 @@ async function rejects(p: Promise<unknown>, code: WalErrorCode): Promise<WalErro
   assert.fail(`expected WalError ${code}, but the call succeeded`);
 }
 
-async function walFiles(dir: string): Promise<string[]> {
-  return (await readdir(dir)).filter((n) => n.endsWith(".wal")).sort();
+/** The paths of the segment files in `dir`, in sequence order. */
+async function segmentPaths(dir: string): Promise<string[]> {
+  return (await walFiles(dir)).map((n) => join(dir, n));
+}
+
+/**
+ * Creates a WAL in `dir` (4 KiB segments unless `options` says otherwise), lets `write`
+ * append to it, and closes it, also when `write` throws.
+ */
+async function writeWal<T>(
+  dir: string,
+  write: (wal: WAL) => Promise<T>,
+  metadata?: Uint8Array,
+  options: WalOptions = opts,
+): Promise<T> {
+  const wal = await WAL.create(dir, metadata, options);
+  try {
+    return await write(wal);
+  } finally {
+    await wal.close();
+  }
+}
+
+/** Opens the WAL in `dir` for appending and replays it, as a restarted raft node does. */
+async function reopen(
+  dir: string,
+  options: WalOptions = opts,
+): Promise<{ wal: WAL; read: ReadAllResult }> {
+  const wal = await WAL.open(dir, undefined, options);
+  try {
+    return { wal, read: await wal.readAll() };
+  } catch (e) {
+    await wal.close();
+    throw e;
+  }
 }
 
 /** A WAL whose saves of 100-byte entries cut a few segments. */
-async function writeHistory(dir: string, last: bigint, blocking?: boolean): Promise<HardState> {
-  const wal = await WAL.create(dir, enc.encode("meta"), { ...opts, blocking });
-  let state: HardState = { term: 1n, vote: 1n, commit: 0n };
-  for (let i = 1n; i <= last; i += 5n) {
-    const to = i + 4n > last ? last : i + 4n;
-    state = { term: 1n, vote: 1n, commit: to };
-    await wal.save(state, range(i, to, 1n, 100));
-  }
-  await wal.close();
-  return state;
+function writeHistory(dir: string, last: bigint, blocking?: boolean): Promise<HardState> {
+  return writeWal(
+    dir,
+    async (wal) => {
+      let state: HardState = { term: 1n, vote: 1n, commit: 0n };
+      for (let i = 1n; i <= last; i += 5n) {
+        const to = i + 4n > last ? last : i + 4n;
+        state = { term: 1n, vote: 1n, commit: to };
+        await wal.save(state, range(i, to, 1n, 100));
+      }
+      return state;
+    },
+    enc.encode("meta"),
+    { ...opts, blocking },
+  );
 }
 
 async function replay(dir: string, snap = { index: 0n, term: 0n }) {
@@ -106,8 +154,7 @@ async function appendRaw(path: string, build: (e: Encoder) => void): Promise<voi
 
 describe("WAL round trips", () => {
   test("entries and state saved across several cuts replay exactly", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
+    await withWalDir(async (dir) => {
       const state = await writeHistory(dir, 200n);
       const names = await walFiles(dir);
       assert.ok(names.length >= 4, `expected several segments, got ${names.length}`);
@@ -119,8 +166,7 @@ describe("WAL round trips", () => {
   });
 
   test("each segment is named for the raft index it starts at and cut ones are truncated", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
+    await withWalDir(async (dir) => {
       await writeHistory(dir, 120n);
       const names = await walFiles(dir);
       const { entries } = await replay(dir);
@@ -178,17 +224,16 @@ describe("WAL round trips", () => {
   });
 
   test("replay from every saved snapshot returns only the entries after it", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      const wal = await WAL.create(dir, enc.encode("m"), opts);
+    await withWalDir(async (dir) => {
       const snaps = [{ index: 0n, term: 0n }];
-      for (let i = 1n; i <= 90n; i += 10n) {
-        await wal.save({ term: 2n, vote: 1n, commit: i + 9n }, range(i, i + 9n, 2n, 80));
-        const snap = { index: i + 4n, term: 2n };
-        await wal.saveSnapshot(snap);
-        snaps.push(snap);
-      }
-      await wal.close();
+      await writeWal(dir, async (wal) => {
+        for (let i = 1n; i <= 90n; i += 10n) {
+          await wal.save({ term: 2n, vote: 1n, commit: i + 9n }, range(i, i + 9n, 2n, 80));
+          const snap = { index: i + 4n, term: 2n };
+          await wal.saveSnapshot(snap);
+          snaps.push(snap);
+        }
+      }, enc.encode("m"));
       assert.ok((await walFiles(dir)).length >= 2);
       for (const snap of snaps) {
         const { entries } = await replay(dir, snap);
@@ -200,12 +245,11 @@ describe("WAL round trips", () => {
   });
 
   test("a lower index overwrites the entries after it (raft log truncation)", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      const wal = await WAL.create(dir, undefined, opts);
-      await wal.save({ term: 1n, vote: 1n, commit: 3n }, range(1n, 10n, 1n));
-      await wal.save({ term: 2n, vote: 2n, commit: 5n }, range(6n, 8n, 2n));
-      await wal.close();
+    await withWalDir(async (dir) => {
+      await writeWal(dir, async (wal) => {
+        await wal.save({ term: 1n, vote: 1n, commit: 3n }, range(1n, 10n, 1n));
+        await wal.save({ term: 2n, vote: 2n, commit: 5n }, range(6n, 8n, 2n));
+      });
       const { entries, state } = await replay(dir);
       assert.deepEqual(entries, [...range(1n, 5n, 1n), ...range(6n, 8n, 2n)]);
       assert.deepEqual(state, { term: 2n, vote: 2n, commit: 5n });
@@ -213,12 +257,9 @@ describe("WAL round trips", () => {
   });
 
   test("uint64 values above 2^53 survive a round trip", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
+    await withWalDir(async (dir) => {
       const max = (1n << 64n) - 1n;
       const big = (1n << 53n) + 1n;
-      const wal = await WAL.create(dir, undefined, opts);
-      await wal.saveSnapshot({ index: big, term: max - 1n });
       const e: Entry = {
         term: max,
         index: big + 1n,
@@ -226,8 +267,10 @@ describe("WAL round trips", () => {
         data: enc.encode("x"),
       };
       const state = { term: max, vote: max - 7n, commit: big + 1n };
-      await wal.save(state, [e]);
-      await wal.close();
+      await writeWal(dir, async (wal) => {
+        await wal.saveSnapshot({ index: big, term: max - 1n });
+        await wal.save(state, [e]);
+      });
       const got = await replay(dir, { index: big, term: max - 1n });
       assert.deepEqual(got.entries, [e]);
       assert.deepEqual(got.state, state);
@@ -235,18 +278,17 @@ describe("WAL round trips", () => {
   });
 
   test("a reopened WAL keeps appending after a cut, and a later reopen sees it all", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      const wal = await WAL.create(dir, enc.encode("m"), opts);
-      await wal.save({ term: 1n, vote: 1n, commit: 1n }, range(1n, 5n));
-      await wal.cut();
-      await wal.save({ term: 1n, vote: 1n, commit: 6n }, range(6n, 8n));
-      await wal.close();
+    await withWalDir(async (dir) => {
+      await writeWal(dir, async (wal) => {
+        await wal.save({ term: 1n, vote: 1n, commit: 1n }, range(1n, 5n));
+        await wal.cut();
+        await wal.save({ term: 1n, vote: 1n, commit: 6n }, range(6n, 8n));
+      }, enc.encode("m"));
       assert.equal((await walFiles(dir)).length, 2);
       assert.equal((await walFiles(dir))[1], "0000000000000001-0000000000000006.wal");
 
-      const again = await WAL.open(dir, undefined, opts);
-      assert.deepEqual((await again.readAll()).entries, range(1n, 8n));
+      const { wal: again, read } = await reopen(dir);
+      assert.deepEqual(read.entries, range(1n, 8n));
       await again.save({ term: 1n, vote: 1n, commit: 8n }, range(9n, 12n));
       await again.cut();
       await again.save({ term: 3n, vote: 1n, commit: 12n }, range(13n, 13n, 3n));
@@ -254,10 +296,19 @@ describe("WAL round trips", () => {
       const { entries, state } = await replay(dir);
       assert.deepEqual(entries, [...range(1n, 12n), ...range(13n, 13n, 3n)]);
       assert.deepEqual(state, { term: 3n, vote: 1n, commit: 12n });
-      assert.equal((await walFiles(dir)).length, 3);
+      assert.deepEqual(await walFiles(dir), [
+        "0000000000000000-0000000000000000.wal",
+        "0000000000000001-0000000000000006.wal",
+        "0000000000000002-000000000000000d.wal",
+      ]);
+      // Every segment starts with a crc record and the metadata; create adds the snapshot
+      // {0, 0}, a cut the hard state. Each save adds its entries, then its hard state.
+      const records = (3 + 5 + 1) + // segment 0: head, entries 1..5 and a state
+        (3 + 3 + 1 + 4 + 1) + // segment 1: head, 6..8 and a state, after the reopen 9..12 and a state
+        (3 + 1 + 1); // segment 2: head, entry 13 and a state
       assert.deepEqual(await verify(dir, undefined, opts), {
         segments: 3,
-        records: (await verify(dir, undefined, opts)).records,
+        records,
         tornTail: null,
       });
     });
@@ -265,18 +316,17 @@ describe("WAL round trips", () => {
 
   test("random histories replay to what a simple model of raft's log predicts", async () => {
     for (const seed of [11, 12, 13]) {
-      await withTempDir(async (tmp) => {
+      await withWalDir(async (dir) => {
         const r = rng(seed);
-        const dir = join(tmp, "wal");
         let wal = await WAL.create(dir, enc.encode(`seed${seed}`), opts);
         const model: Entry[] = [];
         let state: HardState = { term: 0n, vote: 0n, commit: 0n };
         for (let step = 0; step < 120; step++) {
           if (r() < 0.05) {
             await wal.close();
-            wal = await WAL.open(dir, undefined, opts);
-            const got = await wal.readAll();
-            assert.deepEqual(got.entries, model, `seed ${seed} step ${step}`);
+            const reopened = await reopen(dir);
+            wal = reopened.wal;
+            assert.deepEqual(reopened.read.entries, model, `seed ${seed} step ${step}`);
           }
           let next = BigInt(model.length + 1);
           if (r() < 0.1 && model.length > 3) next -= BigInt(randInt(r, 1, 3));
@@ -308,10 +358,8 @@ describe("WAL round trips", () => {
 
 describe("etcd's exact bytes", () => {
   test("a new WAL is byte-identical to etcd's TestNew.wal (metadata somedata, 72 bytes)", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      const wal = await WAL.create(dir, enc.encode("somedata"), opts);
-      await wal.close();
+    await withWalDir(async (dir) => {
+      await writeWal(dir, async () => {}, enc.encode("somedata"));
       assert.deepEqual(await walFiles(dir), ["0000000000000000-0000000000000000.wal"]);
       const bytes = new Uint8Array(
         await readFile(join(dir, "0000000000000000-0000000000000000.wal")),
@@ -342,10 +390,9 @@ describe("etcd's exact bytes", () => {
 
 describe("error codes", () => {
   test("CRC_MISMATCH: a flipped byte in an earlier segment, with file and offset", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
+    await withWalDir(async (dir) => {
       await writeHistory(dir, 100n);
-      const first = join(dir, (await walFiles(dir))[0]);
+      const [first] = await segmentPaths(dir);
       const bytes = await readFile(first);
       bytes[300] ^= 0x01;
       await writeFile(first, bytes);
@@ -358,13 +405,12 @@ describe("error codes", () => {
   });
 
   test("UNEXPECTED_EOF: a torn last record stops a writer, is skipped by a reader, and repair fixes it", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      const wal = await WAL.create(dir, enc.encode("m"), opts);
-      await wal.save({ term: 1n, vote: 1n, commit: 1n }, range(1n, 3n, 1n, 40));
-      await wal.save({ term: 1n, vote: 1n, commit: 2n }, range(4n, 4n, 1n, 1500));
-      await wal.close();
-      const path = join(dir, (await walFiles(dir))[0]);
+    await withWalDir(async (dir) => {
+      await writeWal(dir, async (wal) => {
+        await wal.save({ term: 1n, vote: 1n, commit: 1n }, range(1n, 3n, 1n, 40));
+        await wal.save({ term: 1n, vote: 1n, commit: 2n }, range(4n, 4n, 1n, 1500));
+      }, enc.encode("m"));
+      const [path] = await segmentPaths(dir);
       // tear the last entry: its second sector never reached the disk
       const bytes = await readFile(path);
       const { offset } = endOf(new Uint8Array(bytes));
@@ -385,8 +431,8 @@ describe("error codes", () => {
       assert.deepEqual(await readFile(path + ".broken"), bytes);
       assert.equal((await stat(path)).size, fixed.offset);
 
-      const reopened = await WAL.open(dir, undefined, opts);
-      assert.deepEqual((await reopened.readAll()).entries, range(1n, 3n, 1n, 40));
+      const { wal: reopened, read: afterRepair } = await reopen(dir);
+      assert.deepEqual(afterRepair.entries, range(1n, 3n, 1n, 40));
       await reopened.save({ term: 1n, vote: 1n, commit: 4n }, range(4n, 5n));
       await reopened.close();
       assert.deepEqual((await replay(dir)).entries, [...range(1n, 3n, 1n, 40), ...range(4n, 5n)]);
@@ -395,10 +441,9 @@ describe("error codes", () => {
   });
 
   test("UNEXPECTED_EOF: a file cut inside a record, or a length beyond the file, is a torn tail", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
+    await withWalDir(async (dir) => {
       await writeHistory(dir, 10n);
-      const path = join(dir, (await walFiles(dir))[0]);
+      const [path] = await segmentPaths(dir);
       const original = new Uint8Array(await readFile(path));
       const { offset } = endOf(original);
       await truncate(path, offset - 20);
@@ -413,11 +458,9 @@ describe("error codes", () => {
   });
 
   test("CRC_MISMATCH: an earlier segment cut short is corruption, not a torn tail, in every mode", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
+    await withWalDir(async (dir) => {
       await writeHistory(dir, 100n);
-      const names = await walFiles(dir);
-      const first = join(dir, names[0]);
+      const [first] = await segmentPaths(dir);
       await truncate(first, (await stat(first)).size - 50);
       // (current etcd's read mode would end replay here and drop the later segments quietly)
       const e = await rejects(replay(dir), "CRC_MISMATCH");
@@ -430,10 +473,9 @@ describe("error codes", () => {
   });
 
   test("DECODE: a payload that passes its CRC but is not a valid message names file and offset", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      await (await WAL.create(dir, undefined, opts)).close();
-      const path = join(dir, (await walFiles(dir))[0]);
+    await withWalDir(async (dir) => {
+      await writeWal(dir, async () => {});
+      const [path] = await segmentPaths(dir);
       const bytes = new Uint8Array(await readFile(path));
       const { offset, crc } = endOf(bytes);
       const data = new Uint8Array([0x10, 0x80]); // a payload whose field 2 varint is cut short
@@ -460,12 +502,11 @@ describe("error codes", () => {
   });
 
   test("SNAPSHOT_NOT_FOUND and SNAPSHOT_MISMATCH", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      const wal = await WAL.create(dir, undefined, opts);
-      await wal.save({ term: 1n, vote: 1n, commit: 5n }, range(1n, 5n));
-      await wal.saveSnapshot({ index: 5n, term: 1n });
-      await wal.close();
+    await withWalDir(async (dir) => {
+      await writeWal(dir, async (wal) => {
+        await wal.save({ term: 1n, vote: 1n, commit: 5n }, range(1n, 5n));
+        await wal.saveSnapshot({ index: 5n, term: 1n });
+      });
       await rejects(replay(dir, { index: 3n, term: 1n }), "SNAPSHOT_NOT_FOUND");
       await rejects(replay(dir, { index: 5n, term: 2n }), "SNAPSHOT_MISMATCH");
       await rejects(verify(dir, { index: 5n, term: 2n }, opts), "SNAPSHOT_MISMATCH");
@@ -478,38 +519,34 @@ describe("error codes", () => {
   });
 
   test("METADATA_CONFLICT: two segments with different metadata", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      const wal = await WAL.create(dir, enc.encode("a"), opts);
-      await wal.save({ term: 1n, vote: 1n, commit: 1n }, range(1n, 2n));
-      await wal.cut();
-      await wal.close();
-      const [first, second] = await walFiles(dir);
-      const { crc } = endOf(new Uint8Array(await readFile(join(dir, first))));
+    await withWalDir(async (dir) => {
+      await writeWal(dir, async (wal) => {
+        await wal.save({ term: 1n, vote: 1n, commit: 1n }, range(1n, 2n));
+        await wal.cut();
+      }, enc.encode("a"));
+      const [first, second] = await segmentPaths(dir);
+      const { crc } = endOf(new Uint8Array(await readFile(first)));
       const head = new Encoder(crc, 0);
       head.crcRecord();
       head.metadata(enc.encode("b"));
       const bytes = new Uint8Array(SEG);
       bytes.set(head.take());
-      await writeFile(join(dir, second), bytes);
+      await writeFile(second, bytes);
       const e = await rejects(replay(dir), "METADATA_CONFLICT");
-      assert.equal(e.file, join(dir, second));
+      assert.equal(e.file, second);
     });
   });
 
   test("SLICE_OUT_OF_RANGE: an entry that leaves a gap", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      const wal = await WAL.create(dir, undefined, opts);
-      await wal.save({ term: 1n, vote: 1n, commit: 1n }, range(1n, 2n));
-      await wal.close();
-      await appendRaw(join(dir, (await walFiles(dir))[0]), (e) => e.entry(entry(4n)));
+    await withWalDir(async (dir) => {
+      await writeWal(dir, (wal) => wal.save({ term: 1n, vote: 1n, commit: 1n }, range(1n, 2n)));
+      await appendRaw((await segmentPaths(dir))[0], (e) => e.entry(entry(4n)));
       await rejects(replay(dir), "SLICE_OUT_OF_RANGE");
     });
   });
 
   test("FILE_NOT_FOUND: missing directory, no segments, sequence gap, no segment for the snapshot", async () => {
-    await withTempDir(async (tmp) => {
+    await withWalDir(async (dir, tmp) => {
       await rejects(WAL.open(join(tmp, "missing")), "FILE_NOT_FOUND");
       await mkdir(join(tmp, "empty"));
       await rejects(WAL.open(join(tmp, "empty")), "FILE_NOT_FOUND");
@@ -517,21 +554,19 @@ describe("error codes", () => {
       await rejects(WAL.openForRead(join(tmp, "file")), "FILE_NOT_FOUND");
       assert.equal(await exists(join(tmp, "empty")), false);
 
-      const dir = join(tmp, "wal");
       await writeHistory(dir, 100n);
       assert.equal(await exists(dir), true);
-      const names = await walFiles(dir);
-      await rm(join(dir, names[1]));
+      const paths = await segmentPaths(dir);
+      await rm(paths[1]);
       await rejects(WAL.open(dir, undefined, opts), "FILE_NOT_FOUND");
-      await rm(join(dir, names[0]));
+      await rm(paths[0]);
       await rejects(WAL.openForRead(dir, { index: 0n, term: 0n }, opts), "FILE_NOT_FOUND");
     });
   });
 
   test("EXISTS: create refuses an existing WAL, a non-empty directory and a file", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      await (await WAL.create(dir, undefined, opts)).close();
+    await withWalDir(async (dir, tmp) => {
+      await writeWal(dir, async () => {});
       await rejects(WAL.create(dir, undefined, opts), "EXISTS");
       await mkdir(join(tmp, "other"));
       await writeFile(join(tmp, "other", "keep.txt"), "precious");
@@ -541,54 +576,53 @@ describe("error codes", () => {
       await rejects(WAL.create(join(tmp, "afile"), undefined, opts), "EXISTS");
       // an empty directory is fine, and no .tmp directory is left behind
       await mkdir(join(tmp, "emptydir"));
-      await (await WAL.create(join(tmp, "emptydir"), undefined, opts)).close();
+      await writeWal(join(tmp, "emptydir"), async () => {});
       assert.deepEqual((await readdir(tmp)).filter((n) => n.endsWith(".tmp")), []);
     });
   });
 
   test("LOCKED: a second writer in the same process; readers are not blocked", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      const wal = await WAL.create(dir, undefined, opts);
-      await wal.save({ term: 1n, vote: 1n, commit: 1n }, range(1n, 3n));
-      const e = await rejects(WAL.open(dir, undefined, opts), "LOCKED");
-      assert.ok(e.file?.endsWith(".wal"));
-      await rejects(repair(dir, opts), "LOCKED");
-      assert.deepEqual((await replay(dir)).entries, range(1n, 3n));
-      await wal.close();
-      const second = await WAL.open(dir, undefined, opts);
-      await second.readAll();
+    await withWalDir(async (dir) => {
+      await writeWal(dir, async (wal) => {
+        await wal.save({ term: 1n, vote: 1n, commit: 1n }, range(1n, 3n));
+        const e = await rejects(WAL.open(dir, undefined, opts), "LOCKED");
+        assert.ok(e.file?.endsWith(".wal"));
+        await rejects(repair(dir, opts), "LOCKED");
+        assert.deepEqual((await replay(dir)).entries, range(1n, 3n));
+      });
+      const { wal: second } = await reopen(dir);
       await second.close();
     });
   });
 
   test("releaseLockTo releases older segments but keeps the one that may hold the index", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      const wal = await WAL.create(dir, undefined, opts);
-      for (let i = 1n; i <= 4n; i++) {
-        await wal.save({ term: 1n, vote: 1n, commit: i }, range(i, i));
-        await wal.cut();
-      }
-      const names = await walFiles(dir); // start indexes 0, 2, 3, 4, 5
-      assert.equal(names.length, 5);
-      await wal.releaseLockTo(4n); // releases 0 and 2, keeps 3
-      const adapter = await defaultFileSystem();
-      // Node's adapter has no cross-file flock to probe with; Deno's and Bun's do.
-      if (adapter.name === "node") return;
-      for (const [i, name] of names.entries()) {
-        const f = await adapter.open(join(dir, name), { write: true });
-        const free = await f.tryLock();
-        await f.close();
-        assert.equal(free, i < 2, `${name}: lock ${free ? "was free" : "was held"}`);
-      }
-      await wal.close();
+    await withWalDir(async (dir) => {
+      await writeWal(dir, async (wal) => {
+        for (let i = 1n; i <= 4n; i++) {
+          await wal.save({ term: 1n, vote: 1n, commit: i }, range(i, i));
+          await wal.cut();
+        }
+        const names = await walFiles(dir); // start indexes 0, 2, 3, 4, 5
+        assert.equal(names.length, 5);
+        await wal.releaseLockTo(4n); // releases 0 and 2, keeps 3
+        // Probe each segment's lock through this runtime's adapter, from this process: Deno's
+        // and Bun's flock is per open file, and Node's adapter refuses a file this process
+        // holds (by inode) before asking flock(1), so a held segment refuses the probe on all
+        // three and a released one grants it.
+        const adapter = await defaultFileSystem();
+        for (const [i, name] of names.entries()) {
+          const f = await adapter.open(join(dir, name), { write: true });
+          const free = await f.tryLock();
+          await f.close();
+          assert.equal(free, i < 2, `${name}: lock ${free ? "was free" : "was held"}`);
+        }
+      });
     });
   });
 
   test("CLOSED: every call after close fails, and close is idempotent", async () => {
-    await withTempDir(async (tmp) => {
-      const wal = await WAL.create(join(tmp, "wal"), undefined, opts);
+    await withWalDir(async (dir) => {
+      const wal = await WAL.create(dir, undefined, opts);
       await wal.close();
       await wal.close();
       await rejects(wal.save({ term: 1n, vote: 0n, commit: 0n }, range(1n, 1n)), "CLOSED");
@@ -601,8 +635,7 @@ describe("error codes", () => {
   });
 
   test("INVALID_ARGUMENT: misuse is refused and leaves the directory intact", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
+    await withWalDir(async (dir, tmp) => {
       await writeHistory(dir, 20n);
       const before = await replay(dir);
       const w = await WAL.open(dir, undefined, opts);
@@ -644,10 +677,9 @@ describe("error codes", () => {
   });
 
   test("DECODE: a record of an unknown type", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      await (await WAL.create(dir, undefined, opts)).close();
-      const path = join(dir, (await walFiles(dir))[0]);
+    await withWalDir(async (dir) => {
+      await writeWal(dir, async () => {});
+      const [path] = await segmentPaths(dir);
       const bytes = new Uint8Array(await readFile(path));
       const { offset, crc } = endOf(bytes);
       // a well-framed, correctly checksummed record of type 9
@@ -667,30 +699,28 @@ describe("error codes", () => {
 
 describe("what etcd and raft do", () => {
   test("a follower may save entries after a snapshot before the snapshot record (etcd's order)", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      const wal = await WAL.create(dir, undefined, opts);
-      await wal.save({ term: 1n, vote: 1n, commit: 3n }, range(1n, 3n));
-      await wal.save({ term: 2n, vote: 1n, commit: 101n }, range(101n, 101n, 2n));
-      await wal.saveSnapshot({ index: 100n, term: 2n });
-      await wal.close();
+    await withWalDir(async (dir) => {
+      await writeWal(dir, async (wal) => {
+        await wal.save({ term: 1n, vote: 1n, commit: 3n }, range(1n, 3n));
+        await wal.save({ term: 2n, vote: 1n, commit: 101n }, range(101n, 101n, 2n));
+        await wal.saveSnapshot({ index: 100n, term: 2n });
+      });
       const { entries } = await replay(dir, { index: 100n, term: 2n });
       assert.deepEqual(entries, range(101n, 101n, 2n));
     });
   });
 
   test("save copies its arguments when called: changing them afterwards changes nothing", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      const wal = await WAL.create(dir, undefined, opts);
-      const state = { term: 1n, vote: 1n, commit: 1n };
-      const batch = [entry(1n), entry(2n)];
-      const saved = wal.save(state, batch); // not awaited yet
-      state.commit = 99n;
-      batch[0].index = 7n;
-      batch.push(entry(3n));
-      await saved;
-      await wal.close();
+    await withWalDir(async (dir) => {
+      await writeWal(dir, async (wal) => {
+        const state = { term: 1n, vote: 1n, commit: 1n };
+        const batch = [entry(1n), entry(2n)];
+        const saved = wal.save(state, batch); // not awaited yet
+        state.commit = 99n;
+        batch[0].index = 7n;
+        batch.push(entry(3n));
+        await saved;
+      });
       const got = await replay(dir);
       assert.deepEqual(got.entries, [entry(1n), entry(2n)]);
       assert.equal(got.state.commit, 1n);
@@ -698,18 +728,22 @@ describe("what etcd and raft do", () => {
   });
 
   test("the node:fs adapter keeps a segment locked after it is renamed, across many cuts", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
+    await withWalDir(async (dir) => {
       const nodeOpts = { ...opts, fs: new NodeFileSystem() };
-      const wal = await WAL.create(dir, undefined, nodeOpts);
-      for (let i = 1n; i <= 5n; i++) {
-        await wal.save({ term: 1n, vote: 1n, commit: i }, range(i, i));
-        await wal.cut();
-      }
-      await rejects(WAL.open(dir, undefined, nodeOpts), "LOCKED");
-      await wal.close();
-      const again = await WAL.open(dir, undefined, nodeOpts);
-      assert.deepEqual((await again.readAll()).entries, range(1n, 5n));
+      await writeWal(
+        dir,
+        async (wal) => {
+          for (let i = 1n; i <= 5n; i++) {
+            await wal.save({ term: 1n, vote: 1n, commit: i }, range(i, i));
+            await wal.cut();
+          }
+          await rejects(WAL.open(dir, undefined, nodeOpts), "LOCKED");
+        },
+        undefined,
+        nodeOpts,
+      );
+      const { wal: again, read } = await reopen(dir, nodeOpts);
+      assert.deepEqual(read.entries, range(1n, 5n));
       await again.close();
     });
   });
@@ -739,17 +773,15 @@ describe("what etcd and raft do", () => {
 
 describe("writer hygiene", () => {
   test("opening for write zeroes leftovers after the last good record", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
+    await withWalDir(async (dir) => {
       await writeHistory(dir, 5n);
-      const path = join(dir, (await walFiles(dir))[0]);
+      const [path] = await segmentPaths(dir);
       const bytes = new Uint8Array(await readFile(path));
       const { offset } = endOf(bytes);
       // a zero length word, then stale non-zero bytes from an unacknowledged write
       bytes.fill(0xab, offset + 64, offset + 200);
       await writeFile(path, bytes);
-      const w = await WAL.open(dir, undefined, opts);
-      await w.readAll();
+      const { wal: w } = await reopen(dir);
       const after = new Uint8Array(await readFile(path));
       assert.ok(after.subarray(offset).every((b) => b === 0));
       assert.equal(after.length, bytes.length);
@@ -763,8 +795,7 @@ describe("writer hygiene", () => {
   });
 
   test("zeros are written ahead of the appends, and by the pipeline, never over a record", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
+    await withWalDir(async (dir) => {
       const inner = await defaultFileSystem();
       /** Per open file: where its records end so far. */
       const recordEnd = new Map<WalFile, number>();
@@ -784,14 +815,18 @@ describe("writer hygiene", () => {
         writeSync: (d: Uint8Array, p: number) => (check(f, d, p), f.writeSync!(d, p)),
         syncDataSync: () => f.syncDataSync!(),
       }));
-      const o = { segmentSizeBytes: 3 << 20, fs };
-      const wal = await WAL.create(dir, enc.encode("meta"), o);
       let saves = 0;
-      for (let i = 1n; i <= 12000n; i += 10n) {
-        await wal.save({ term: 1n, vote: 1n, commit: i + 9n }, range(i, i + 9n, 1n, 1000));
-        saves++;
-      }
-      await wal.close();
+      await writeWal(
+        dir,
+        async (wal) => {
+          for (let i = 1n; i <= 12000n; i += 10n) {
+            await wal.save({ term: 1n, vote: 1n, commit: i + 9n }, range(i, i + 9n, 1n, 1000));
+            saves++;
+          }
+        },
+        enc.encode("meta"),
+        { segmentSizeBytes: 3 << 20, fs },
+      );
       assert.ok((await walFiles(dir)).length >= 3, "several cuts");
       assert.ok(aheadWrites > 0 && spareWrites > 0, `${aheadWrites} ahead, ${spareWrites} spare`);
       assert.ok(aheadWrites <= saves / 4, `${aheadWrites} zero writes for ${saves} saves`);
@@ -801,15 +836,12 @@ describe("writer hygiene", () => {
   });
 
   test("zeros ahead of appends never grow a segment past its preallocated size", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
+    await withWalDir(async (dir) => {
       await writeHistory(dir, 10n); // 4 KiB segments
-      const names = await walFiles(dir);
-      const last = join(dir, names[names.length - 1]);
+      const last = (await segmentPaths(dir)).at(-1)!;
       const size = (await stat(last)).size;
       // reopened with etcd's 64 MB segment size, the 4 KiB tail keeps its size
-      const w = await WAL.open(dir);
-      await w.readAll();
+      const { wal: w } = await reopen(dir, {});
       await w.save({ term: 1n, vote: 1n, commit: 11n }, [entry(11n)]);
       await w.close();
       assert.equal((await stat(last)).size, size);
@@ -818,11 +850,9 @@ describe("writer hygiene", () => {
   });
 
   test("replay reads a segment's records, not its preallocated zero tail", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
+    await withWalDir(async (dir) => {
       await writeHistory(dir, 30n);
-      const names = await walFiles(dir);
-      const last = join(dir, names[names.length - 1]);
+      const last = (await segmentPaths(dir)).at(-1)!;
       await truncate(last, 512 * 1024 * 1024); // a huge, sparse, zero tail
       const inner = await defaultFileSystem();
       let bytesRead = 0;
@@ -845,28 +875,73 @@ describe("writer hygiene", () => {
     await withTempDir(async (tmp) => {
       for (const seg of [1001, 1003, 1007]) {
         const dir = join(tmp, `wal${seg}`);
-        const wal = await WAL.create(dir, undefined, { segmentSizeBytes: seg });
-        for (let i = 1n; i <= 16n; i++) {
-          await wal.save({ term: 1n, vote: 1n, commit: i }, [
-            entry(i, 1n, enc.encode("x".repeat(Number(i % 13n)))),
-          ]);
-        }
-        await wal.close();
-        const again = await WAL.open(dir, undefined, { segmentSizeBytes: seg });
-        assert.equal((await again.readAll()).entries.length, 16, `segment size ${seg}`);
+        await writeWal(
+          dir,
+          async (wal) => {
+            for (let i = 1n; i <= 16n; i++) {
+              await wal.save({ term: 1n, vote: 1n, commit: i }, [
+                entry(i, 1n, enc.encode("x".repeat(Number(i % 13n)))),
+              ]);
+            }
+          },
+          undefined,
+          { segmentSizeBytes: seg },
+        );
+        const { wal: again, read } = await reopen(dir, { segmentSizeBytes: seg });
+        assert.equal(read.entries.length, 16, `segment size ${seg}`);
         await again.close();
       }
     });
   });
 
   test("a save of nothing writes nothing; a commit-only save is stored without a sync", async () => {
-    await withTempDir(async (tmp) => {
-      const dir = join(tmp, "wal");
-      const wal = await WAL.create(dir, undefined, opts);
-      await wal.save({ term: 0n, vote: 0n, commit: 0n }, []);
-      await wal.save({ term: 1n, vote: 1n, commit: 0n }, range(1n, 1n));
-      await wal.save({ term: 1n, vote: 1n, commit: 1n }, []);
-      await wal.close();
+    await withWalDir(async (dir) => {
+      // record writes (not zeros) and fdatasyncs of segment files, whichever calls are used
+      const calls = { writes: 0, syncs: 0 };
+      const isSegment = (f: WalFile) => f.path.endsWith(".wal");
+      const write = (f: WalFile, d: Uint8Array) => {
+        if (isSegment(f) && d.some((b) => b !== 0)) calls.writes++;
+      };
+      const sync = (f: WalFile) => {
+        if (isSegment(f)) calls.syncs++;
+      };
+      const fs = wrapFiles(await defaultFileSystem(), (f) => ({
+        write: (d, p) => (write(f, d), f.write(d, p)),
+        writeSync: (d: Uint8Array, p: number) => (write(f, d), f.writeSync!(d, p)),
+        syncData: () => (sync(f), f.syncData()),
+        syncDataSync: () => (sync(f), f.syncDataSync!()),
+        sync: () => (sync(f), f.sync()),
+      }));
+      /** What `save` wrote and synced, and the segment's bytes after it. */
+      const saving = async (save: Promise<void>) => {
+        const before = { ...calls };
+        await save;
+        const bytes = new Uint8Array(await readFile((await segmentPaths(dir))[0]));
+        return { writes: calls.writes - before.writes, syncs: calls.syncs - before.syncs, bytes };
+      };
+      await writeWal(
+        dir,
+        async (wal) => {
+          const created = new Uint8Array(await readFile((await segmentPaths(dir))[0]));
+          const nothing = await saving(wal.save({ term: 0n, vote: 0n, commit: 0n }, []));
+          assert.equal(nothing.writes, 0, "an empty save writes");
+          assert.equal(nothing.syncs, 0, "an empty save syncs");
+          assert.deepEqual(nothing.bytes, created);
+          // a save with an entry is written and synced, and the counters see it
+          const first = await saving(wal.save({ term: 1n, vote: 1n, commit: 0n }, range(1n, 1n)));
+          assert.ok(
+            first.writes > 0 && first.syncs > 0,
+            `${first.writes} writes, ${first.syncs} syncs`,
+          );
+          // only the commit index moved: raft's MustSync is false
+          const commit = await saving(wal.save({ term: 1n, vote: 1n, commit: 1n }, []));
+          assert.ok(commit.writes > 0, "the commit-only state record was not written");
+          assert.notDeepEqual(commit.bytes, first.bytes);
+          assert.equal(commit.syncs, 0, "a commit-only save synced");
+        },
+        undefined,
+        { ...opts, fs },
+      );
       assert.deepEqual((await replay(dir)).state, { term: 1n, vote: 1n, commit: 1n });
     });
   });
