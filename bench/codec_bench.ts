@@ -15,7 +15,8 @@ import { crc32c } from "../src/segment/crc32c.ts";
 import { Decoder } from "../src/segment/decoder.ts";
 import { Encoder } from "../src/segment/encoder.ts";
 import { type FrameHeader, readFrameHeader, writeFrameHeader } from "../src/segment/frame.ts";
-import { ByteWriter, readEntryAt, writeEntry } from "../src/segment/messages.ts";
+import { writeEntry } from "../src/segment/messages.ts";
+import { ByteWriter } from "../src/segment/wire.ts";
 import type { Entry } from "../src/types.ts";
 
 // ---------------------------------------------------------------------------------------
@@ -197,8 +198,7 @@ bench("decode 10,000 entries of 100 B (frames + payloads)", "replay", () => {
   d.begin("bench", stream, true);
   const out: Entry[] = [];
   while (d.next()) {
-    const r = d.record;
-    out.push(readEntryAt(r.buf, r.dataStart, r.dataEnd));
+    out.push(d.record.entry());
   }
   if (out.length !== 10_000) throw new Error(`decoded ${out.length}`);
 }, true);
@@ -213,8 +213,7 @@ bench("protobuf-es: decode 10,000 entries of 100 B (frames + payloads)", "replay
   const d = new Decoder();
   d.begin("bench", stream, true);
   for (let i = 0; d.next(); i++) {
-    const r = d.record;
-    const e = readEntryAt(r.buf, r.dataStart, r.dataEnd);
+    const e = d.record.entry();
     const p = ours[i];
     if (
       e.index !== p.index || e.term !== p.term || e.type !== p.type ||

@@ -39,7 +39,8 @@ import {
   type Snapshot,
   WAL,
 } from "../mod.ts";
-import { ByteWriter, writeEntry, writeHardState, writeSnapshot } from "../src/segment/messages.ts";
+import { writeEntry, writeHardState, writeSnapshot } from "../src/segment/messages.ts";
+import { ByteWriter } from "../src/segment/wire.ts";
 import { crc32c } from "../src/segment/crc32c.ts";
 import { randBytes, rng, walFiles, withWalDir } from "./helpers.ts";
 
