@@ -90,3 +90,20 @@ export function wrapFiles(
     copyFile: (a, b) => inner.copyFile(a, b),
   };
 }
+
+/** The whole content of the file at `path`, read through `fs`. */
+export async function readFileBytes(fs: FileSystem, path: string): Promise<Uint8Array> {
+  const f = await fs.open(path);
+  try {
+    const buf = new Uint8Array(await f.size());
+    let n = 0;
+    while (n < buf.length) {
+      const k = await f.read(buf.subarray(n), n);
+      if (k === 0) break;
+      n += k;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    await f.close();
+  }
+}
