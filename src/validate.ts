@@ -37,7 +37,7 @@ export function checkSnapshot(snap: Snapshot): void {
 }
 
 /** Checks a hard state. */
-export function checkState(s: HardState): void {
+function checkState(s: HardState): void {
   if (s === null || typeof s !== "object") {
     throw new WalError("INVALID_ARGUMENT", "state must be an object { term, vote, commit }");
   }
@@ -67,7 +67,7 @@ export function copySave(
  * consecutive: a gap there could never replay. Across saves any index is accepted, as in
  * etcd: a follower may save entries after a snapshot before the snapshot record itself.
  */
-export function copyEntries(entries: readonly Entry[]): Entry[] {
+function copyEntries(entries: readonly Entry[]): Entry[] {
   if (!Array.isArray(entries)) {
     throw new WalError("INVALID_ARGUMENT", "entries must be an array");
   }

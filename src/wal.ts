@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ioError } from "./errors.ts";
+import { ioError, type WalError } from "./errors.ts";
 import { type ResolvedOptions, resolveOptions, type WalOptions } from "./options.ts";
 import { cleanPath } from "./path.ts";
 import { replayAll } from "./replay/read_all.ts";
@@ -44,8 +44,7 @@ const ZERO_SNAPSHOT: Snapshot = { index: 0n, term: 0n };
  *   { term: 1n, index: 1n, type: 0, data: new TextEncoder().encode("hello") },
  * ]);
  * await wal.close();
- *
- * const again = await WAL.open(dir);
+ * const again = await WAL.open(dir); // after a restart
  * const { state, entries } = await again.readAll();
  * console.log(state.commit, entries.length); // 1n 1
  * await again.close();
@@ -136,12 +135,11 @@ export class WAL {
   }
 
   /**
-   * Replays the log like {@link WAL.readAll} (callable once, instead of it), but hands the
-   * entries out one at a time: memory is bounded by read windows of about 1 MiB, not by the
-   * log. The whole log is checked before this resolves. An entry's data is a view into its
-   * window's buffer, never reused. In write mode saves may be made as soon as this
-   * resolves, during the iteration too: the stream yields the log as it was when it was
-   * made. After {@link WAL.close}, an unfinished iteration throws `CLOSED`.
+   * Replays like {@link WAL.readAll} (once, instead of it), handing entries out one at a
+   * time: memory is bounded by 1 MiB read windows (entries are views into them), not by the
+   * log, which is all checked before this resolves. In write mode saves may be made at once,
+   * during the iteration too: it yields the log as it was. After {@link WAL.close}, an
+   * unfinished iteration throws `CLOSED`.
    *
    * @example
    * ```ts
@@ -155,7 +153,8 @@ export class WAL {
   stream(): Promise<ReplayStream> {
     return this.replay("stream", async (segments) => {
       const plan = await planStream(this.dir, segments.files(), this.start, this.writable);
-      const entries = await EntryStream.open(this.options.fs, plan, this.start);
+      const own = this.writable ? undefined : segments.handOver(); // write mode keeps its locks
+      const entries = await EntryStream.open(this.options.fs, this.dir, plan, this.start, own);
       this.replayStream = entries;
       this.phase = await endReplay(this.options, segments, this.writable, plan);
       return { metadata: plan.metadata?.slice() ?? new Uint8Array(0), state: plan.state, entries };
@@ -258,7 +257,6 @@ export class WAL {
         const phase = this.phase;
         this.phase = { kind: "closed", failure: null };
         await this.release(phase).catch(() => {});
-        await segments.close().catch(() => {});
         throw ioError(e, "cannot replay WAL", this.dir);
       }
     });
@@ -278,18 +276,22 @@ export class WAL {
     try {
       return await op();
     } catch (e) {
-      const err = ioError(e, "append failed", log.writer.path);
+      // a WalError from the writer passes through; anything else came from encoding
+      const err = ioError(e, "cannot encode records", log.writer.path);
       this.phase = { kind: "closed", failure: err };
-      await this.release(log).catch(() => {});
+      await this.release(log, err).catch(() => {});
       throw err;
     }
   }
 
   /** Closes what `phase` holds, and the stream; errors are reported after all are closed. */
-  private async release(phase: Phase): Promise<void> {
+  private async release(phase: Phase, failure: WalError | null = null): Promise<void> {
     const stream = this.replayStream;
     this.replayStream = null;
-    const closing = await Promise.allSettled([stream?.close(), releasePhase(phase)]);
+    const closing = await Promise.allSettled([
+      stream?.close(failure),
+      releasePhase(phase, this.dir),
+    ]);
     for (const c of closing) {
       if (c.status === "rejected") throw ioError(c.reason, "cannot close WAL", this.dir);
     }

@@ -4,9 +4,6 @@
  */
 
 import {
-  type EntryFields,
-  newEntryFields,
-  readEntry,
   readHardState,
   readSnapshot,
   recordSize,
@@ -16,16 +13,14 @@ import {
 import { type ByteWriter, Reader } from "../src/segment/wire.ts";
 import type { Entry, HardState, Snapshot } from "../src/types.ts";
 
-/** Decodes a whole buffer as a raftpb.Entry; its data is a view into `bytes`. */
+/** Decodes a whole buffer as a raftpb.Entry, as replay does (`RecordView.entry`). */
 export function decodeEntry(bytes: Uint8Array): Entry {
-  const f: EntryFields = newEntryFields();
-  readEntry(new Reader(), bytes, 0, bytes.length, f);
-  return {
-    term: f.term,
-    index: f.index,
-    type: f.type,
-    data: bytes.subarray(f.dataStart, f.dataEnd),
-  };
+  const rec = new RecordView();
+  rec.buf = bytes;
+  rec.hasData = true;
+  rec.dataStart = 0;
+  rec.dataEnd = bytes.length;
+  return rec.entry();
 }
 
 /** Decodes a whole buffer as a raftpb.HardState. */

@@ -174,11 +174,21 @@ describe("messages: write side matches protobuf-es", () => {
     }
   });
 
-  test("Encoder.entry frames exactly walpb.Record{Entry, crc, toBinary(raftpb.Entry)} on both paths", () => {
+  test("Encoder.entry frames exactly walpb.Record{Entry, crc, toBinary(raftpb.Entry)} on both paths, within the room it ensures", () => {
     const rand = rng(12);
-    const enc = new Encoder(0, 0);
     let crc = 0;
     for (let i = 0; i < 800; i++) {
+      // a buffer that grows to exactly what is ensured: a write past that bound is lost
+      // (typed arrays drop it silently), so a short bound shows as wrong bytes
+      const enc = new Encoder(crc, 0);
+      const w = enc.pending;
+      w.buf = new Uint8Array(0);
+      w.ensure = (n: number) => {
+        if (w.length + n <= w.buf.length) return;
+        const next = new Uint8Array(w.length + n);
+        next.set(w.buf.subarray(0, w.length));
+        w.buf = next;
+      };
       // half the entries take the 32-bit fast path: small terms and indexes
       const e = i % 2 === 0 ? randomEntry(rand, i) : {
         ...randomEntry(rand, i),

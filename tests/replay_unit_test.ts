@@ -411,7 +411,7 @@ describe("planStream and EntryStream", () => {
       assert.equal(plan.lastIndex, all.lastIndex);
       assert.deepEqual(plan.end, all.end);
 
-      const stream = await EntryStream.open(fs, plan, snap);
+      const stream = await EntryStream.open(fs, "/wal", plan, snap);
       const streamed = await collect(stream);
       assert.deepEqual(streamed.map(plain), all.result.entries.map(plain));
       assert.deepEqual(all.result.entries.map(plain), modelLog(saved, snap.index).map(plain));
@@ -427,7 +427,7 @@ describe("planStream and EntryStream", () => {
     const before = await wal.readAll();
     await wal.save(hs(5n, 1n, 9n), run(13n, 14n, 5n));
     await wal.close();
-    const streamed = await collect(await EntryStream.open(fs, plan, snap));
+    const streamed = await collect(await EntryStream.open(fs, "/wal", plan, snap));
     assert.deepEqual(streamed.map(plain), before.entries.map(plain));
   });
 });

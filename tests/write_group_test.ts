@@ -12,7 +12,8 @@ import { resolveOptions } from "../src/options.ts";
 import type { Entry, HardState } from "../src/types.ts";
 import { createWal } from "../src/wal/bootstrap.ts";
 import { CallQueue, type PendingSave } from "../src/wal/call_queue.ts";
-import { type AppendState, mustSync, writeGroup } from "../src/wal/group_commit.ts";
+import { mustSync, writeGroup } from "../src/wal/group_commit.ts";
+import type { AppendState } from "../src/wal/phase.ts";
 import { randBytes, randInt, readFileBytes as readBytes, rng, wrapFiles } from "./helpers.ts";
 
 const DIR = "/wal";

@@ -30,7 +30,7 @@ export interface SegmentStat {
   records: number;
   /** Number of entry records. */
   entries: number;
-  /** Lowest and highest entry index in the segment, or null when it has no entries. */
+  /** Lowest entry index in the segment, or null when it has no entries. */
   firstIndex: bigint | null;
   /** Highest entry index in the segment, or null when it has no entries. */
   lastIndex: bigint | null;

@@ -76,9 +76,9 @@ export async function verify(
         seq.place(fields.index, at);
       },
       onSegment: options?.onProgress,
+      onScanned: () => options?.onProgress?.(files.length, files.length, dir),
       scratch: { buf: new Uint8Array(0) },
     });
-    options?.onProgress?.(files.length, files.length, dir);
     return { segments: files.length, records: end.records, tornTail: tornTailOf(end, dir) };
   } finally {
     await closeSegmentFiles(files).catch(() => {});

@@ -26,6 +26,8 @@ export interface LogScanOptions {
   onEntry: (rec: RecordView, at: RecordPosition) => void;
   /** Called as each segment starts: `done` of `total`. */
   onSegment?: (done: number, total: number, path: string) => void;
+  /** Called once every record was read, before the end checks (the start snapshot). */
+  onScanned?: () => void;
   /** One reused window buffer, for scans that keep no views into segment bytes. */
   scratch?: ScratchBuffer;
 }
@@ -64,6 +66,7 @@ export async function scanLog(o: LogScanOptions): Promise<LogScan> {
     o.onSegment,
     o.scratch,
   );
+  o.onScanned?.();
   if (end.torn !== null && o.requireCleanEnd) throw end.torn;
   checks.requireMatch(o.dir, end.torn);
   return { metadata: checks.metadata ?? null, state, end };

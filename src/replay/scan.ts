@@ -150,9 +150,18 @@ export async function openSegmentFiles(
   return out;
 }
 
-/** Closes segment files; the first error is thrown after all were closed. */
-export async function closeSegmentFiles(files: readonly SegmentFile[]): Promise<void> {
-  let first: unknown = null;
-  for (const f of files) await f.file.close().catch((e) => (first ??= e));
-  if (first !== null) throw ioError(first, "cannot close segment", files[0].path);
+/** Closes segment files; the first error is thrown (as `what`) after all were closed. */
+export async function closeSegmentFiles(
+  files: readonly SegmentFile[],
+  what = "cannot close segment",
+): Promise<void> {
+  let first: { e: unknown; path: string } | null = null;
+  for (const f of files) {
+    try {
+      await f.file.close();
+    } catch (e) {
+      first ??= { e, path: f.path };
+    }
+  }
+  if (first !== null) throw ioError(first.e, what, first.path);
 }

@@ -91,53 +91,79 @@ export async function planStream(
 }
 
 /**
- * Pass 2: the surviving entries, read in windows through read handles of its own. Entries
- * are views into their window's buffer, which is never reused: nothing is copied, and a
- * kept entry keeps its window (about 1 MiB) alive. Iterable once. After {@link close} (the
- * WAL's `close()` calls it) the iteration throws `CLOSED` at its next step.
+ * Pass 2: the surviving entries, read in windows through read handles of its own (each
+ * closed once read). Entries are views into their window's buffer, which is never reused:
+ * nothing is copied, and a kept entry keeps its window (about 1 MiB) alive. Iterable once.
+ * After {@link EntryStream.close} (the WAL's `close()` calls it) the iteration throws
+ * `CLOSED` at its next step.
  */
 export class EntryStream implements AsyncIterable<Entry> {
+  private readonly dir: string;
   private readonly plan: StreamPlan;
   private readonly start: Snapshot;
-  private files: SegmentFile[];
+  /** The segments' handles; those before `read` are closed already. */
+  private readonly files: SegmentFile[];
+  private read = 0;
   private closed = false;
+  private cause: WalError | null = null;
   private iterated = false;
 
-  private constructor(plan: StreamPlan, start: Snapshot, files: SegmentFile[]) {
+  /**
+   * A stream of `plan` from `start` over `files`, the planned segments opened for reading;
+   * it closes them. `dir` names the WAL in errors.
+   */
+  constructor(dir: string, plan: StreamPlan, start: Snapshot, files: SegmentFile[]) {
+    this.dir = dir;
     this.plan = plan;
     this.start = start;
-    this.files = files;
+    this.files = files.slice(0, plan.end.lastSegment + 1);
+    // what pass 1 did not read, pass 2 does not either
+    for (const f of files.slice(plan.end.lastSegment + 1)) f.file.close().catch(() => {});
   }
 
-  /** Opens the planned segments for reading (no locks). */
-  static async open(fs: FileSystem, plan: StreamPlan, start: Snapshot): Promise<EntryStream> {
+  /**
+   * A stream over `files` (read mode hands over the handles it replayed with), or over the
+   * planned segments opened anew for reading (write mode: the WAL keeps its locked handles,
+   * and releaseLockTo or purge during the iteration cannot pull a segment from under it).
+   */
+  static async open(
+    fs: FileSystem,
+    dir: string,
+    plan: StreamPlan,
+    start: Snapshot,
+    files?: SegmentFile[],
+  ): Promise<EntryStream> {
     const paths = plan.paths.slice(0, plan.end.lastSegment + 1);
-    return new EntryStream(plan, start, await openSegmentFiles(fs, paths));
+    return new EntryStream(dir, plan, start, files ?? await openSegmentFiles(fs, paths));
   }
 
-  /** Closes the read handles; an iteration still going throws `CLOSED` at its next step. */
-  close(): Promise<void> {
+  /**
+   * Closes the read handles; an iteration still going throws `CLOSED` at its next step,
+   * with `cause` (the failure that closed the WAL) when given.
+   */
+  close(cause: WalError | null = null): Promise<void> {
+    if (!this.closed) this.cause = cause;
     this.closed = true;
-    const files = this.files;
-    this.files = [];
-    return closeSegmentFiles(files);
+    const left = this.files.slice(this.read);
+    this.read = this.files.length;
+    return closeSegmentFiles(left);
   }
 
   /** Iterates the entries; a second iteration is refused. */
   [Symbol.asyncIterator](): AsyncIterator<Entry> {
     if (this.iterated) {
-      throw new WalError("INVALID_ARGUMENT", "a replay stream can be iterated once");
+      throw new WalError("INVALID_ARGUMENT", "a replay stream can be iterated once", {
+        file: this.dir,
+      });
     }
     this.iterated = true;
     return this.run();
   }
 
   private checkOpen(): void {
-    if (this.closed) {
-      throw new WalError("CLOSED", "the WAL was closed during the replay stream", {
-        file: this.plan.paths[0],
-      });
-    }
+    if (!this.closed) return;
+    const options = { file: this.dir, ...(this.cause === null ? {} : { cause: this.cause }) };
+    throw new WalError("CLOSED", "the WAL was closed during the replay stream", options);
   }
 
   private async *run(): AsyncGenerator<Entry, void, undefined> {
@@ -172,6 +198,10 @@ export class EntryStream implements AsyncIterable<Entry> {
             yield e;
           }
         }
+        this.checkOpen();
+        // done with this segment: a long log does not keep a second handle per segment
+        this.read = k + 1;
+        await closeSegmentFiles([this.files[k]]);
       }
     } catch (e) {
       // a read cut short by close() is the close, not an I/O failure

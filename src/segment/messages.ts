@@ -120,7 +120,7 @@ export function readEntry(
 // raftpb.HardState { uint64 term = 1; uint64 vote = 2; uint64 commit = 3; }
 
 /** The most bytes {@link writeHardState} produces. */
-export const MAX_HARD_STATE_BYTES = 33;
+const MAX_HARD_STATE_BYTES = 33;
 
 /** Appends the raftpb.HardState encoding of `s` (term, vote, commit, all always written). */
 export function writeHardState(w: ByteWriter, s: HardState): void {

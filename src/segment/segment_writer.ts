@@ -21,7 +21,7 @@ import { type SegmentName, segmentName } from "./segment_names.ts";
 export interface OpenSegment {
   /** The parsed name. */
   name: SegmentName;
-  /** The open file (locked, in append mode). */
+  /** The open file; locked while the WAL may write. */
   file: WalFile;
 }
 
@@ -113,13 +113,9 @@ export class SegmentWriter {
   ): Promise<SegmentWriter> {
     const path = joinPath(dir, tail.name.name);
     const size = Math.max(end.lastSize, end.offset);
-    try {
-      await tail.file.truncate(end.offset);
-      await tail.file.allocate(size);
-      await options.observer.fsync("file", path, () => tail.file.syncData());
-    } catch (e) {
-      throw ioError(e, "cannot prepare the tail segment for appending", path);
-    }
+    await tail.file.truncate(end.offset);
+    await tail.file.allocate(size);
+    await options.observer.fsync("file", path, () => tail.file.syncData());
     const at = { offset: end.offset, crc: end.crc, size, zeroedTo: 0 };
     return new SegmentWriter(options, dir, tail, at, metadata);
   }

@@ -5,22 +5,9 @@
  * @module
  */
 
-import type { SegmentWriter } from "../segment/segment_writer.ts";
 import { type HardState, isEmptyHardState } from "../types.ts";
 import type { PendingSave } from "./call_queue.ts";
-import type { SegmentSet } from "./segment_set.ts";
-
-/** The state of a WAL in append mode, which saves advance. */
-export interface AppendState {
-  /** The tail's writer. */
-  writer: SegmentWriter;
-  /** The open, locked segments; cuts add to them. */
-  segments: SegmentSet;
-  /** The last hard state saved through this handle (etcd's w.state: empty after open). */
-  state: HardState;
-  /** Index of the last entry written or replayed (etcd's w.enti); names the next segment. */
-  lastIndex: bigint;
-}
+import type { AppendState } from "./phase.ts";
 
 /**
  * raft's MustSync: a save must be durable before it is acknowledged when it has entries, or

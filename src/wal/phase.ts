@@ -11,8 +11,20 @@ import { ioError, WalError } from "../errors.ts";
 import type { ResolvedOptions } from "../options.ts";
 import type { ScanResult } from "../replay/scan.ts";
 import { SegmentWriter } from "../segment/segment_writer.ts";
-import type { AppendState } from "./group_commit.ts";
+import type { HardState } from "../types.ts";
 import type { SegmentSet } from "./segment_set.ts";
+
+/** The state of a WAL in append mode, which saves advance. */
+export interface AppendState {
+  /** The tail's writer. */
+  writer: SegmentWriter;
+  /** The open, locked segments; cuts add to them. */
+  segments: SegmentSet;
+  /** The last hard state saved through this handle (etcd's w.state: empty after open). */
+  state: HardState;
+  /** Index of the last entry written or replayed (etcd's w.enti); names the next segment. */
+  lastIndex: bigint;
+}
 
 /** The append phase: the state saves advance. */
 export type Appending = { kind: "append" } & AppendState;
@@ -29,7 +41,7 @@ export type Phase =
   | { kind: "closed"; failure: WalError | null };
 
 /** Throws `CLOSED` once the WAL is closed or has failed. */
-export function requireOpen(phase: Phase, dir: string, what: string): void {
+function requireOpen(phase: Phase, dir: string, what: string): void {
   if (phase.kind !== "closed") return;
   if (phase.failure !== null) {
     throw new WalError("CLOSED", `cannot ${what}: the WAL failed earlier and was closed`, {
@@ -95,12 +107,12 @@ export async function endReplay(
   return { kind: "append", segments, writer, state: { term: 0n, vote: 0n, commit: 0n }, lastIndex };
 }
 
-/** Closes what a phase holds: the pipeline's spare and the segments. */
-export async function releasePhase(phase: Phase): Promise<void> {
+/** Closes what a phase holds: the pipeline's spare and the segments (of WAL `dir`). */
+export async function releasePhase(phase: Phase, dir: string): Promise<void> {
   let first: unknown = null;
   if (phase.kind === "append") await phase.writer.close().catch((e) => (first ??= e));
   if (phase.kind === "append" || phase.kind === "replay") {
     await phase.segments.close().catch((e) => (first ??= e));
   }
-  if (first !== null) throw ioError(first, "cannot close segments");
+  if (first !== null) throw ioError(first, "cannot close WAL", dir);
 }

@@ -9,7 +9,7 @@
 import { ioError, WalError } from "../errors.ts";
 import type { FileSystem } from "../fs/types.ts";
 import { joinPath } from "../path.ts";
-import type { SegmentFile } from "../replay/scan.ts";
+import { closeSegmentFiles, type SegmentFile } from "../replay/scan.ts";
 import type { OpenSegment } from "../segment/segment_writer.ts";
 import type { Snapshot } from "../types.ts";
 import { listSegments, selectSegments } from "./segment_dir.ts";
@@ -58,7 +58,18 @@ export class SegmentSet {
 
   /** The open segments as paths and files, for a scan. */
   files(): SegmentFile[] {
-    return this.segments.map((s) => ({ path: joinPath(this.dir, s.name.name), file: s.file }));
+    return this.segments.map((s) => this.fileOf(s));
+  }
+
+  private fileOf(s: OpenSegment): SegmentFile {
+    return { path: joinPath(this.dir, s.name.name), file: s.file };
+  }
+
+  /** Hands the open files over to the caller, which closes them; the set is left empty. */
+  handOver(): SegmentFile[] {
+    const files = this.files();
+    this.segments = [];
+    return files;
   }
 
   /** The newest segment: the tail, in append mode. Undefined once closed. */
@@ -86,18 +97,13 @@ export class SegmentSet {
     if (smaller <= 0) return;
     const released = this.segments.slice(0, smaller);
     this.segments = this.segments.slice(smaller);
-    for (const s of released) {
-      await s.file.close().catch((e) => {
-        throw ioError(e, "cannot release segment", joinPath(this.dir, s.name.name));
-      });
-    }
+    await closeSegmentFiles(released.map((r) => this.fileOf(r)), "cannot release segment");
   }
 
   /** Closes every segment; the first error is thrown after all were closed. */
-  async close(): Promise<void> {
-    let first: unknown = null;
-    for (const s of this.segments) await s.file.close().catch((e) => (first ??= e));
+  close(): Promise<void> {
+    const segments = this.segments;
     this.segments = [];
-    if (first !== null) throw ioError(first, "cannot close WAL", this.dir);
+    return closeSegmentFiles(segments.map((r) => this.fileOf(r)), "cannot close WAL");
   }
 }
