@@ -13,6 +13,13 @@
  * subcommand `classify`): for a sample of the same corrupted bytes, etcd's read mode, write
  * mode, Verify and Repair must reach the same verdict as ours, or differ only as README
  * "Where this library differs from etcd" (or the 3.4-versus-current-etcd notes below) says.
+ *
+ * Size: the four big sweeps (truncation of the last segment, truncation of the earlier
+ * ones, bit flips, the differential) check runtime-independent logic, so they run in full on
+ * Deno only; Bun and Node run a random 5% of each sweep's cases (at least 20), chosen by
+ * WAL_SWEEP_SEED and the runtime (the seed is random by default, and printed; the same seed
+ * picks the same cases on the same runtime). WAL_FULL_SWEEPS=1 runs every case on every
+ * runtime. The other tests run in full everywhere.
  */
 
 import { execFileSync } from "node:child_process";
@@ -47,6 +54,54 @@ import {
   type WalErrorCode,
 } from "../mod.ts";
 import { toHex } from "../compat/script.ts";
+import { randInt, rng } from "./helpers.ts";
+
+const RUNTIME = (globalThis as { Deno?: unknown }).Deno !== undefined
+  ? "Deno"
+  : (globalThis as { Bun?: unknown }).Bun !== undefined
+  ? "Bun"
+  : "Node";
+/** The runtime that runs every case of the big sweeps; the others run a sample. */
+const FULL_SIZE_RUNTIME = "Deno";
+const FULL = RUNTIME === FULL_SIZE_RUNTIME || process.env.WAL_FULL_SWEEPS === "1";
+/** The share of each big sweep's cases the other runtimes run, and the least number. */
+const SAMPLE_FRACTION = 0.05;
+const SAMPLE_MIN = 20;
+const SWEEP_SEED = process.env.WAL_SWEEP_SEED !== undefined
+  ? Number(process.env.WAL_SWEEP_SEED)
+  : Math.floor(Math.random() * 2 ** 32);
+/** Appended to the names of the sampled tests. */
+const SAMPLED = FULL ? "" : ` (a ${SAMPLE_FRACTION * 100}% sample on ${RUNTIME})`;
+
+/**
+ * The cases of the big sweep `name` this run checks: all of them on the full-size runtime
+ * (or with WAL_FULL_SWEEPS=1), else a random sample, in their order, that WAL_SWEEP_SEED
+ * and `name` choose. Prints which.
+ */
+function sweep<T>(name: string, cases: T[]): T[] {
+  if (FULL) {
+    console.log(`${name}: all ${cases.length} cases on ${RUNTIME}`);
+    return cases;
+  }
+  const k = Math.min(cases.length, Math.max(SAMPLE_MIN, Math.ceil(cases.length * SAMPLE_FRACTION)));
+  // FNV-1a of the runtime and the name, from the seed: one stream per sweep and runtime
+  const key = `${RUNTIME} ${name}`;
+  let h = SWEEP_SEED >>> 0;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619) >>> 0;
+  const r = rng(h);
+  const order = cases.map((_, i) => i);
+  for (let i = 0; i < k; i++) {
+    const j = randInt(r, i, order.length - 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const picked = order.slice(0, k).sort((a, b) => a - b);
+  console.log(
+    `${name}: a random ${k} of ${cases.length} cases on ${RUNTIME}, chosen by ` +
+      `WAL_SWEEP_SEED=${SWEEP_SEED} (the same seed picks the same cases on the same runtime; ` +
+      `WAL_FULL_SWEEPS=1 runs all of them, as ${FULL_SIZE_RUNTIME} does)`,
+  );
+  return picked.map((i) => cases[i]);
+}
 
 /**
  * Runs `fn` with a scratch directory on a RAM-backed file system when there is one
@@ -1017,12 +1072,15 @@ describe("corruption matrix (2 KiB segments)", () => {
     });
   });
 
-  test("truncation at every byte offset of the last segment", async () => {
+  test(`truncation at every byte offset of the last segment${SAMPLED}`, async () => {
     const p = await pristine();
     const tally = new Tally();
     let appended = 0;
     await withScratch(async (tmp) => {
-      const cases = truncationCases(p, last(p)).map((c, t) => ({ c, t }));
+      const cases = sweep(
+        "truncations of the last segment",
+        truncationCases(p, last(p)).map((c, t) => ({ c, t })),
+      );
       await inLanes(tmp, cases, async ({ c, t }, work) => {
         tally.add(outcomeKey(await runCase(p, work, c)));
         // After repair (or at a clean cut), the log takes appends that replay after it. Not
@@ -1042,7 +1100,7 @@ describe("corruption matrix (2 KiB segments)", () => {
     );
   });
 
-  test("truncation at every byte offset of the middle segment (and a sample of the first)", async () => {
+  test(`truncation at every byte offset of the middle segment (and a sample of the first)${SAMPLED}`, async () => {
     const p = await pristine();
     const tally = new Tally();
     // The first segment: every offset of its first 96 bytes (crc, metadata and snapshot
@@ -1050,20 +1108,27 @@ describe("corruption matrix (2 KiB segments)", () => {
     const ends = new Set(p.frames[0].flatMap((f) => [f.end - 1, f.end, f.end + 1]));
     const first = truncationCases(p, 0).filter((_, t) => t < 96 || t % 16 === 0 || ends.has(t));
     await withScratch(async (tmp) => {
-      await inLanes(tmp, [...truncationCases(p, 1), ...first], async (c, work) => {
+      const cases = sweep("truncations of earlier segments", [
+        ...truncationCases(p, 1),
+        ...first,
+      ]);
+      await inLanes(tmp, cases, async (c, work) => {
         tally.add(`${c.name.split(" ")[1]}: ${outcomeKey(await runCase(p, work, c))}`);
       });
     });
     tally.print("truncations of earlier segments");
   });
 
-  test("a flipped bit at every byte of every segment", async () => {
+  test(`a flipped bit at every byte of every segment${SAMPLED}`, async () => {
     const p = await pristine();
     const byOutcome = new Tally();
     const byRole = new Tally();
     const explained = new Tally();
-    const cases = p.names.flatMap((n, seg) =>
-      Array.from({ length: p.files.get(n)!.length }, (_, i) => ({ seg, i }))
+    const cases = sweep(
+      "bit flips",
+      p.names.flatMap((n, seg) =>
+        Array.from({ length: p.files.get(n)!.length }, (_, i) => ({ seg, i }))
+      ),
     );
     await withScratch(async (tmp) => {
       await inLanes(tmp, cases, async ({ seg, i }, work) => {
@@ -1121,7 +1186,9 @@ describe("corruption matrix (2 KiB segments)", () => {
       });
     });
     byOutcome.print(
-      `bit flips: ${cases.length} cases (every byte of ${p.names.length} segments), by outcome`,
+      `bit flips: ${cases.length} cases (${
+        FULL ? "every byte" : "a sample of the bytes"
+      } of ${p.names.length} segments), by outcome`,
     );
     byRole.print("bit flips by the part of the frame they hit, and write mode's outcome");
     explained.print("bit flips that write mode accepts with different content");
@@ -1473,7 +1540,7 @@ describe("differential against etcd 3.4's Go wal package (compat/etcd34 classify
   const skip = goMissing !== null && process.env.CI !== "true" ? goMissing : false;
   if (skip) console.warn(`SKIPPED etcd differential corruption tests: ${skip}`);
   test(
-    "the same corrupted bytes get the same verdicts, or documented different ones",
+    `the same corrupted bytes get the same verdicts, or documented different ones${SAMPLED}`,
     { skip },
     async () => {
       if (goMissing !== null) {
@@ -1485,7 +1552,7 @@ describe("differential against etcd 3.4's Go wal package (compat/etcd34 classify
       await withScratch(async (tmp) => {
         const t0 = performance.now();
         const harness = buildHarness(tmp);
-        const cases = differentialCases(p);
+        const cases = sweep("differential", differentialCases(p));
         const dirs = cases.map((c, i) => {
           const d = join(tmp, "etcd", `c${i}`);
           materialize(d, c.files);

@@ -162,6 +162,7 @@ export class CrashFileSystem implements FileSystem {
   private rand: () => number;
   private stepsLeft = Infinity;
   private crashed = false;
+  private crashedOp: string | null = null;
 
   /** Creates an empty file system; `seed` drives what survives each crash. */
   constructor(seed: number) {
@@ -186,6 +187,17 @@ export class CrashFileSystem implements FileSystem {
   }
 
   /**
+   * The kind of call that hit the crash point (the name of the method: `"write"`,
+   * `"syncData"`, `"rename"`, `"syncDir"`, ...; the blocking `writeSync` and
+   * `syncDataSync` count as `"write"` and `"syncData"`), or null while none has. Read-only
+   * reporting, for tests that check where their crashes landed; {@link CrashFileSystem.crash}
+   * clears it.
+   */
+  get crashedDuring(): string | null {
+    return this.crashedOp;
+  }
+
+  /**
    * Reboots: keeps what was durable plus a random part of what was not, drops every lock
    * and open handle, and makes the file system usable again.
    */
@@ -200,6 +212,7 @@ export class CrashFileSystem implements FileSystem {
     visit(this.root);
     this.epoch++;
     this.crashed = false;
+    this.crashedOp = null;
     this.stepsLeft = Infinity;
   }
 
@@ -208,6 +221,7 @@ export class CrashFileSystem implements FileSystem {
     if (this.crashed) throw new SimulatedCrash(op);
     if (--this.stepsLeft <= 0) {
       this.crashed = true;
+      this.crashedOp = op;
       throw new SimulatedCrash(op);
     }
   }
