@@ -6,9 +6,9 @@
  * blocks that hold written data are overwritten in place, so an fdatasync after an append
  * flushes the data alone. Appends into a hole or a fallocated (unwritten) extent also make
  * ext4 journal the block allocation or extent conversion on that fdatasync: appends of
- * 100 KB ran at 1.4-1.8x the rate into a zero-filled file (`bench/prealloc.ts`). The WAL keeps
- * zeroing ahead of its appends on the tail (see {@link ZERO_CHUNK_BYTES}) where the
- * pipeline did not get there first.
+ * 100 KB ran at 1.4-1.8x the rate into a zero-filled file (`bench/prealloc.ts`). The tail's
+ * writer (`segment_writer.ts`) keeps zeroing ahead of its appends (see
+ * {@link ZERO_CHUNK_BYTES}) where the pipeline did not get there first.
  *
  * @module
  */
@@ -62,8 +62,8 @@ export class FilePipeline {
 
   /**
    * Starts zero-filling the prepared file in the background (once per file; later calls do
-   * nothing). The WAL asks when its tail is half full: a log that never fills a segment
-   * never pays for writing a spare one.
+   * nothing). The tail's writer asks when the tail is half full: a log that never fills a
+   * segment never pays for writing a spare one.
    */
   fillWithZeros(): void {
     if (this.zeroing !== null) return;
