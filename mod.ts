@@ -27,7 +27,14 @@
 export { WalError } from "./src/errors.ts";
 export type { WalErrorCode, WalErrorOptions } from "./src/errors.ts";
 export { EntryType } from "./src/types.ts";
-export type { Entry, HardState, ReadAllResult, ReplayStream, Snapshot } from "./src/types.ts";
+export type {
+  ConfState,
+  Entry,
+  HardState,
+  ReadAllResult,
+  ReplayStream,
+  Snapshot,
+} from "./src/types.ts";
 export { DEFAULT_SEGMENT_SIZE_BYTES, WAL } from "./src/wal.ts";
 export type { WalOptions } from "./src/wal.ts";
 export type { ObserveOptions, WalEvent, WalLogger } from "./src/observe.ts";

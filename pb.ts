@@ -449,7 +449,7 @@ export const ConfChangeTransitionSchema: GenEnum<ConfChangeTransition> =
 export function toMessage(schema: typeof EntrySchema, value: Entry): EntryMessage;
 /** Converts a public {@link HardState} to a {@link HardStateMessage}. */
 export function toMessage(schema: typeof HardStateSchema, value: HardState): HardStateMessage;
-/** Converts a public {@link Snapshot} to a {@link SnapshotMessage} (without `confState`). */
+/** Converts a public {@link Snapshot} (with its `confState`, when it has one) to a {@link SnapshotMessage}. */
 export function toMessage(schema: typeof SnapshotSchema, value: Snapshot): SnapshotMessage;
 export function toMessage(
   schema: typeof EntrySchema | typeof HardStateSchema | typeof SnapshotSchema,
@@ -468,7 +468,16 @@ export function toMessage(
     }
     case "walpb.Snapshot": {
       const s = value as Snapshot;
-      return create(SnapshotSchema, { index: s.index, term: s.term });
+      const c = s.confState;
+      if (c === undefined) return create(SnapshotSchema, { index: s.index, term: s.term });
+      const confState = create(ConfStateSchema, {
+        voters: c.voters,
+        learners: c.learners,
+        votersOutgoing: c.votersOutgoing,
+        learnersNext: c.learnersNext,
+        autoLeave: c.autoLeave,
+      });
+      return create(SnapshotSchema, { index: s.index, term: s.term, confState });
     }
     default:
       throw new TypeError(
@@ -483,8 +492,7 @@ export function toMessage(
  * {@link Snapshot} that `WAL.save` and `WAL.saveSnapshot` take. Absent fields read as their
  * defaults (0, empty data), as etcd reads them. An entry type outside the enum, which
  * protobuf-es's `fromBinary` keeps among the unknown fields, is kept as its number, as the
- * WAL's own reader does. A snapshot's `confState` is dropped: the WAL's public `Snapshot` is a
- * position only.
+ * WAL's own reader does. A snapshot's `confState` is kept when the message has one.
  *
  * The entry's `data` is the message's `Data`, not a copy: leave it unchanged until the save
  * that takes it has settled.
@@ -501,7 +509,7 @@ export function toMessage(
 export function fromMessage(schema: typeof EntrySchema, message: EntryMessage): Entry;
 /** Converts a {@link HardStateMessage} to a public {@link HardState}. */
 export function fromMessage(schema: typeof HardStateSchema, message: HardStateMessage): HardState;
-/** Converts a {@link SnapshotMessage} to a public {@link Snapshot} (dropping `confState`). */
+/** Converts a {@link SnapshotMessage} to a public {@link Snapshot}, with its `confState`. */
 export function fromMessage(schema: typeof SnapshotSchema, message: SnapshotMessage): Snapshot;
 export function fromMessage(
   schema: typeof EntrySchema | typeof HardStateSchema | typeof SnapshotSchema,
@@ -522,8 +530,18 @@ export function fromMessage(
       };
     case "raftpb.HardState":
       return { term: message.term, vote: message.vote, commit: message.commit };
-    case "walpb.Snapshot":
-      return { index: message.index, term: message.term };
+    case "walpb.Snapshot": {
+      const c = message.confState;
+      if (c === undefined) return { index: message.index, term: message.term };
+      const confState = {
+        voters: c.voters,
+        learners: c.learners,
+        votersOutgoing: c.votersOutgoing,
+        learnersNext: c.learnersNext,
+        autoLeave: c.autoLeave,
+      };
+      return { index: message.index, term: message.term, confState };
+    }
     default:
       throw new TypeError(`fromMessage: unsupported schema ${schema.typeName}`);
   }

@@ -60,9 +60,14 @@ readable, and 'wal repair' fixes it before a writer opens the WAL).`,
 When the last segment ends in a torn write, keeps a copy as <segment>.broken and truncates
 the segment to its last good record. Refuses anything that is not a torn tail. Fails with
 LOCKED while a writer has the WAL open.`,
-  snapshots: `usage: wal snapshots <dir>
+  snapshots: `usage: wal snapshots <dir> [--format text|json]
 
-Lists the snapshot records whose index is at most the last committed index, one per line.`,
+Lists the snapshot records whose index is at most the last committed index, one per line,
+with the membership etcd 3.5+ records in them (voters, learners, and in a joint
+configuration the outgoing voters, the learners to come and auto-leave). json prints
+[{"index","term","confState":{"voters":[...],"learners","votersOutgoing","learnersNext",
+"autoLeave"}}] with uint64 values as decimal strings; confState is absent when the record
+has none (etcd 3.4).`,
   stat: `usage: wal stat <dir>
 
 Lists each segment with its sequence number, index range, used and allocated bytes, and
@@ -281,11 +286,42 @@ async function snapshotsCmd(
   io: CliIO,
   options: WalOptions,
 ): Promise<number> {
-  const args = parseArgs(argv, []);
+  const args = parseArgs(argv, ["format"]);
   if (args.help) return help("snapshots", io);
+  const format = args.flags.get("format") ?? "text";
+  if (format !== "text" && format !== "json") {
+    throw usageError(`--format must be text or json: got ${format}`);
+  }
   const snaps = await validSnapshotEntries(oneDir(args, "snapshots"), options);
-  io.out(`${"index".padStart(10)} ${"term".padStart(10)}`);
-  for (const s of snaps) io.out(`${String(s.index).padStart(10)} ${String(s.term).padStart(10)}`);
+  const ids = (xs: bigint[]) => xs.map(String);
+  if (format === "json") {
+    io.out(JSON.stringify(snaps.map((s) => ({
+      index: String(s.index),
+      term: String(s.term),
+      ...(s.confState === undefined ? {} : {
+        confState: {
+          voters: ids(s.confState.voters),
+          learners: ids(s.confState.learners),
+          votersOutgoing: ids(s.confState.votersOutgoing),
+          learnersNext: ids(s.confState.learnersNext),
+          autoLeave: s.confState.autoLeave,
+        },
+      }),
+    }))));
+    return 0;
+  }
+  io.out(`${"index".padStart(10)} ${"term".padStart(10)}  conf state`);
+  for (const s of snaps) {
+    const c = s.confState;
+    const conf = c === undefined ? "-" : [
+      `voters=${ids(c.voters).join(",")}`,
+      `learners=${ids(c.learners).join(",")}`,
+      ...(c.votersOutgoing.length > 0 ? [`outgoing=${ids(c.votersOutgoing).join(",")}`] : []),
+      ...(c.learnersNext.length > 0 ? [`learnersNext=${ids(c.learnersNext).join(",")}`] : []),
+      ...(c.autoLeave ? ["autoLeave"] : []),
+    ].join(" ");
+    io.out(`${String(s.index).padStart(10)} ${String(s.term).padStart(10)}  ${conf}`);
+  }
   return 0;
 }
 

@@ -40,12 +40,38 @@ export interface HardState {
   commit: bigint;
 }
 
-/** A snapshot position recorded in the WAL (walpb.Snapshot): where replay may start. */
+/**
+ * Raft's membership at a snapshot (raftpb.ConfState): the voters and learners, and during a
+ * joint configuration change the outgoing voters and the learners to come.
+ */
+export interface ConfState {
+  /** The voters (of the incoming configuration, in a joint one). */
+  voters: bigint[];
+  /** The learners. */
+  learners: bigint[];
+  /** The voters of the outgoing configuration; empty unless in a joint configuration. */
+  votersOutgoing: bigint[];
+  /** Voters of the outgoing configuration that become learners when it is left. */
+  learnersNext: bigint[];
+  /** Whether raft leaves the joint configuration on its own. */
+  autoLeave: boolean;
+}
+
+/**
+ * A snapshot position recorded in the WAL (walpb.Snapshot): where replay may start, and
+ * (etcd 3.5+) raft's membership there.
+ */
 export interface Snapshot {
   /** The last raft index the snapshot covers. */
   index: bigint;
   /** The term of the entry at `index`. */
   term: bigint;
+  /**
+   * The membership at `index`. etcd 3.5+ writes it in every snapshot record (and refuses to
+   * write one at an index above 0 without it); etcd 3.7+ rebuilds membership from the last
+   * valid one at boot. Absent in records etcd 3.4 wrote; read back only when present.
+   */
+  confState?: ConfState;
 }
 
 /** What {@link WAL.readAll} returns: everything replayed after the snapshot it was opened at. */

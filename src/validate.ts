@@ -34,6 +34,21 @@ export function checkSnapshot(snap: Snapshot): void {
   }
   checkUint64(snap.index, "snapshot.index");
   checkUint64(snap.term, "snapshot.term");
+  const c = snap.confState;
+  if (c === undefined) return;
+  if (c === null || typeof c !== "object") {
+    throw new WalError("INVALID_ARGUMENT", "snapshot.confState must be an object or absent");
+  }
+  for (const list of ["voters", "learners", "votersOutgoing", "learnersNext"] as const) {
+    const values = c[list];
+    if (!Array.isArray(values)) {
+      throw new WalError("INVALID_ARGUMENT", `snapshot.confState.${list} must be an array`);
+    }
+    values.forEach((v, i) => checkUint64(v, `snapshot.confState.${list}[${i}]`));
+  }
+  if (typeof c.autoLeave !== "boolean") {
+    throw new WalError("INVALID_ARGUMENT", "snapshot.confState.autoLeave must be a boolean");
+  }
 }
 
 /** Checks a hard state. */

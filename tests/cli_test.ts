@@ -125,9 +125,37 @@ describe("wal CLI", () => {
       const r = await cli("snapshots", dir);
       assert.equal(r.code, 0);
       assert.deepEqual(r.out.split("\n").slice(1).map((l) => l.trim().split(/\s+/)), [
-        ["0", "0"],
-        ["10", "2"],
+        ["0", "0", "-"],
+        ["10", "2", "-"],
       ]);
+    });
+  });
+
+  test("snapshots prints the ConfState etcd 3.5 recorded, as text and as JSON", async () => {
+    const dir = "tests/fixtures/etcd-3.5.33/scenario";
+    const text = await cli("snapshots", dir);
+    assert.equal(text.code, 0);
+    const rows = text.out.split("\n").slice(1).map((l) => l.trim());
+    assert.equal(rows[0], "0          0  -");
+    assert.equal(rows[1], "131          1  voters=1,2,3 learners=9");
+    assert.equal(
+      rows[2],
+      "271          2  voters=1,2,4 learners=9 outgoing=1,2 learnersNext=4 autoLeave",
+    );
+    const json = await cli("snapshots", dir, "--format", "json");
+    assert.equal(json.code, 0);
+    const snaps = JSON.parse(json.out);
+    assert.deepEqual(snaps[0], { index: "0", term: "0" });
+    assert.deepEqual(snaps[2], {
+      index: "271",
+      term: "2",
+      confState: {
+        voters: ["1", "2", "4"],
+        learners: ["9"],
+        votersOutgoing: ["1", "2"],
+        learnersNext: ["4"],
+        autoLeave: true,
+      },
     });
   });
 

@@ -380,23 +380,36 @@ describe("messages: read side", () => {
     });
   });
 
-  test("readSnapshot skips conf_state written by newer etcd and unknown fields", () => {
+  test("readSnapshot reads conf_state written by newer etcd, and skips unknown fields", () => {
     const rand = rng(24);
     for (let i = 0; i < 100; i++) {
-      const s: Snapshot = { index: randomU64(rand), term: randomU64(rand) };
+      const voter = randomU64(rand);
+      const s: Snapshot = {
+        index: randomU64(rand),
+        term: randomU64(rand),
+        confState: {
+          voters: [1n, 2n, voter],
+          learners: [4n],
+          votersOutgoing: [5n],
+          learnersNext: [6n],
+          autoLeave: i % 2 === 0,
+        },
+      };
       const withConf = toBinary(
         SnapshotSchema,
         create(SnapshotSchema, {
-          ...s,
+          index: s.index,
+          term: s.term,
           confState: create(ConfStateSchema, {
-            voters: [1n, 2n, randomU64(rand)],
+            voters: [1n, 2n, voter],
             learners: [4n],
             votersOutgoing: [5n],
             learnersNext: [6n],
-            autoLeave: true,
+            autoLeave: i % 2 === 0,
           }),
         }),
       );
+      assert.deepEqual(written((w) => writeSnapshot(w, s)), withConf, `snapshot #${i} bytes`);
       assert.deepEqual(readSnapshot(withConf), s);
       assert.deepEqual(readSnapshot(concat(UNKNOWN_VARINT, withConf, UNKNOWN_FIXED32)), s);
     }

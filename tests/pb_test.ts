@@ -237,15 +237,33 @@ describe("pb: round trips", () => {
     assert.deepEqual(fromMessage(SnapshotSchema, create(SnapshotSchema)), { index: 0n, term: 0n });
   });
 
-  test("a snapshot message's confState is dropped: the public Snapshot is a position", () => {
+  test("a snapshot message's confState is kept both ways, and encodes as the WAL writes it", () => {
     const m = create(SnapshotSchema, {
       index: 2n ** 53n + 1n,
       term: 3n,
-      confState: { voters: [1n, 2n, 3n], autoLeave: true },
+      confState: { voters: [1n, 2n, 3n], learnersNext: [2n ** 64n - 1n], autoLeave: true },
     });
     const s = fromMessage(SnapshotSchema, m);
-    assert.deepEqual(s, { index: 2n ** 53n + 1n, term: 3n });
-    assert.equal(toMessage(SnapshotSchema, s).confState, undefined);
+    assert.deepEqual(s, {
+      index: 2n ** 53n + 1n,
+      term: 3n,
+      confState: {
+        voters: [1n, 2n, 3n],
+        learners: [],
+        votersOutgoing: [],
+        learnersNext: [2n ** 64n - 1n],
+        autoLeave: true,
+      },
+    });
+    const back = toMessage(SnapshotSchema, s);
+    assert.deepEqual(back.confState?.voters, [1n, 2n, 3n]);
+    assert.deepEqual(toBinary(SnapshotSchema, back), codec((w) => writeSnapshot(w, s)));
+    // autoLeave false is still written, as gogoproto writes it
+    const off = { ...s, confState: { ...s.confState!, autoLeave: false } };
+    assert.deepEqual(
+      toBinary(SnapshotSchema, toMessage(SnapshotSchema, off)),
+      codec((w) => writeSnapshot(w, off)),
+    );
   });
 
   test("data is shared, not copied, both ways", () => {

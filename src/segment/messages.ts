@@ -11,8 +11,8 @@
  * @module
  */
 
-import type { Entry, HardState, Snapshot } from "../types.ts";
-import { type ByteWriter, Reader, varintSize } from "./wire.ts";
+import type { ConfState, Entry, HardState, Snapshot } from "../types.ts";
+import { type ByteWriter, Reader, varint64Size, varintSize } from "./wire.ts";
 
 const MAX32 = 0xffffffffn;
 const EMPTY: Uint8Array = new Uint8Array(0);
@@ -151,16 +151,77 @@ export function readHardState(r: Reader, buf: Uint8Array, start: number, end: nu
 // ---------------------------------------------------------------------------------------
 // walpb.Snapshot { uint64 index = 1; uint64 term = 2; raftpb.ConfState conf_state = 3; }
 
-/** Appends the walpb.Snapshot encoding of `s` (index, term; no conf_state, like etcd 3.4). */
+/** The fields of raftpb.ConfState, in field-number order (all repeated uint64). */
+const CONF_LISTS = ["voters", "learners", "votersOutgoing", "learnersNext"] as const;
+
+/** Bytes of the raftpb.ConfState encoding of `c`. */
+function confStateSize(c: ConfState): number {
+  let n = 2; // auto_leave, always written
+  for (const list of CONF_LISTS) for (const v of c[list]) n += 1 + varint64Size(v);
+  return n;
+}
+
+/**
+ * Appends the walpb.Snapshot encoding of `s`: index, term, then conf_state when given, as
+ * gogoproto writes it (etcd 3.5+): repeated fields unpacked, one tag per value, and
+ * `auto_leave` always. Without it the record is what etcd 3.4 writes.
+ */
 export function writeSnapshot(w: ByteWriter, s: Snapshot): void {
-  w.ensure(22);
+  const c = s.confState;
+  const confBytes = c === undefined ? 0 : confStateSize(c);
+  w.ensure(22 + (c === undefined ? 0 : 1 + 5 + confBytes));
   w.byte(0x08);
   w.varint64(s.index);
   w.byte(0x10);
   w.varint64(s.term);
+  if (c === undefined) return;
+  w.byte(0x1a);
+  w.varint(confBytes);
+  for (let f = 0; f < CONF_LISTS.length; f++) {
+    const tag = (f + 1) << 3;
+    for (const v of c[CONF_LISTS[f]]) {
+      w.byte(tag);
+      w.varint64(v);
+    }
+  }
+  w.byte(0x28);
+  w.byte(c.autoLeave ? 1 : 0);
 }
 
-/** Decodes the walpb.Snapshot in `buf[start:end]` (conf_state is skipped). */
+/**
+ * Decodes the raftpb.ConfState in `r`'s bytes up to `end` (repeated fields packed or not),
+ * merged into `c` as protobuf merges a message field that occurs twice.
+ */
+function readConfState(r: Reader, end: number, c: ConfState): ConfState {
+  const outer = r.end;
+  r.end = end;
+  while (r.pos < end) {
+    const field = r.tag();
+    if (field >= 1 && field <= 4) {
+      const list = c[CONF_LISTS[field - 1]];
+      if (r.wire === 2) {
+        const e = r.delimited(); // packed: what a proto3 writer may send
+        const inner = r.end;
+        r.end = e;
+        while (r.pos < e) list.push(r.uint64());
+        r.end = inner;
+      } else {
+        r.expect(0);
+        list.push(r.uint64());
+      }
+    } else if (field === 5) {
+      r.expect(0);
+      r.varint();
+      c.autoLeave = r.lo !== 0 || r.hi !== 0;
+    } else {
+      r.skip(r.wire);
+    }
+  }
+  r.end = outer;
+  return c;
+}
+
+/** Decodes the walpb.Snapshot in `buf[start:end]`, with its conf_state when present. */
 export function readSnapshot(r: Reader, buf: Uint8Array, start: number, end: number): Snapshot {
   r.reset(buf, start, end);
   const s: Snapshot = { index: 0n, term: 0n };
@@ -169,7 +230,21 @@ export function readSnapshot(r: Reader, buf: Uint8Array, start: number, end: num
     if (field === 1 || field === 2) r.expect(0);
     if (field === 1) s.index = r.uint64();
     else if (field === 2) s.term = r.uint64();
-    else r.skip(r.wire);
+    else if (field === 3) {
+      r.expect(2);
+      const e = r.delimited();
+      s.confState = readConfState(
+        r,
+        e,
+        s.confState ?? {
+          voters: [],
+          learners: [],
+          votersOutgoing: [],
+          learnersNext: [],
+          autoLeave: false,
+        },
+      );
+    } else r.skip(r.wire);
   }
   return s;
 }

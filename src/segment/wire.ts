@@ -87,6 +87,14 @@ export function varintSize(v: number): number {
   return n;
 }
 
+/** Bytes of the varint of a uint64. */
+export function varint64Size(v: bigint): number {
+  if (v <= 0xffffffffn) return varintSize(Number(v));
+  let n = 5;
+  for (let x = v >> 35n; x > 0n; x >>= 7n) n++;
+  return n;
+}
+
 /** Thrown by {@link Reader} on malformed protobuf; callers turn it into a WalError. */
 export class ProtobufError extends Error {}
 
