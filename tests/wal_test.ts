@@ -309,6 +309,7 @@ describe("WAL round trips", () => {
       assert.deepEqual(await verify(dir, undefined, opts), {
         segments: 3,
         records,
+        state: { term: 3n, vote: 1n, commit: 12n }, // the last save's
         tornTail: null,
       });
     });

@@ -11,7 +11,7 @@ import { EntrySequence } from "../replay/checks.ts";
 import { scanLog } from "../replay/log_scan.ts";
 import { closeSegmentFiles, openSegmentFiles } from "../replay/scan.ts";
 import { newEntryFields } from "../segment/messages.ts";
-import type { Snapshot } from "../types.ts";
+import type { HardState, Snapshot } from "../types.ts";
 import { listSegments, selectSegments } from "../wal/segment_dir.ts";
 
 /** Where a replay stopped early at a torn write. */
@@ -36,6 +36,8 @@ export interface VerifyResult {
   segments: number;
   /** Number of records that decoded and passed their CRC. */
   records: number;
+  /** The last hard state recorded (all zeros when none), as etcd 3.5+'s `Verify` returns it. */
+  state: HardState;
   /** Set when the log ends in a torn write (readable, and repairable before writing). */
   tornTail: TornTail | null;
 }
@@ -66,7 +68,7 @@ export async function verify(
     // would fail replay is not sound.
     const seq = new EntrySequence(snap.index);
     const fields = newEntryFields();
-    const { end } = await scanLog({
+    const { end, state } = await scanLog({
       dir,
       files,
       start: snap,
@@ -79,7 +81,12 @@ export async function verify(
       onScanned: () => options?.onProgress?.(files.length, files.length, dir),
       scratch: { buf: new Uint8Array(0) },
     });
-    return { segments: files.length, records: end.records, tornTail: tornTailOf(end, dir) };
+    return {
+      segments: files.length,
+      records: end.records,
+      state,
+      tornTail: tornTailOf(end, dir),
+    };
   } finally {
     await closeSegmentFiles(files).catch(() => {});
   }
