@@ -103,6 +103,11 @@ export const RecordType = {
   Snapshot: 5,
 } as const;
 
+/** A new HardState of all zeros: what a log holds before any state is saved. */
+export function emptyHardState(): HardState {
+  return { term: 0n, vote: 0n, commit: 0n };
+}
+
 /** A HardState of all zeros, which raft treats as "nothing to save". */
 export function isEmptyHardState(s: HardState): boolean {
   return s.term === 0n && s.vote === 0n && s.commit === 0n;

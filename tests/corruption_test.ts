@@ -54,22 +54,19 @@ import {
   type WalErrorCode,
 } from "../mod.ts";
 import { toHex } from "../compat/script.ts";
-import { randInt, rng } from "./helpers.ts";
+import {
+  FULL_SIZE_RUNTIME,
+  FULL_SWEEPS,
+  randInt,
+  RUNTIME,
+  SWEEP_SEED,
+  sweepRng,
+} from "./helpers.ts";
 
-const RUNTIME = (globalThis as { Deno?: unknown }).Deno !== undefined
-  ? "Deno"
-  : (globalThis as { Bun?: unknown }).Bun !== undefined
-  ? "Bun"
-  : "Node";
-/** The runtime that runs every case of the big sweeps; the others run a sample. */
-const FULL_SIZE_RUNTIME = "Deno";
-const FULL = RUNTIME === FULL_SIZE_RUNTIME || process.env.WAL_FULL_SWEEPS === "1";
+const FULL = FULL_SWEEPS;
 /** The share of each big sweep's cases the other runtimes run, and the least number. */
 const SAMPLE_FRACTION = 0.05;
 const SAMPLE_MIN = 20;
-const SWEEP_SEED = process.env.WAL_SWEEP_SEED !== undefined
-  ? Number(process.env.WAL_SWEEP_SEED)
-  : Math.floor(Math.random() * 2 ** 32);
 /** Appended to the names of the sampled tests. */
 const SAMPLED = FULL ? "" : ` (a ${SAMPLE_FRACTION * 100}% sample on ${RUNTIME})`;
 
@@ -84,11 +81,7 @@ function sweep<T>(name: string, cases: T[]): T[] {
     return cases;
   }
   const k = Math.min(cases.length, Math.max(SAMPLE_MIN, Math.ceil(cases.length * SAMPLE_FRACTION)));
-  // FNV-1a of the runtime and the name, from the seed: one stream per sweep and runtime
-  const key = `${RUNTIME} ${name}`;
-  let h = SWEEP_SEED >>> 0;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619) >>> 0;
-  const r = rng(h);
+  const r = sweepRng(`${RUNTIME} ${name}`); // one stream per sweep and runtime
   const order = cases.map((_, i) => i);
   for (let i = 0; i < k; i++) {
     const j = randInt(r, i, order.length - 1);

@@ -24,24 +24,23 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type Entry, exists, type HardState, repair, WAL, WalError } from "../mod.ts";
 import { CrashFileSystem } from "../src/fs/crash.ts";
-import { randBytes, randInt, rng } from "./helpers.ts";
+import {
+  FULL_SIZE_RUNTIME,
+  FULL_SWEEPS,
+  randBytes,
+  randInt,
+  rng,
+  RUNTIME,
+  SWEEP_SEED,
+  sweepRng,
+} from "./helpers.ts";
 
-const RUNTIME = (globalThis as { Deno?: unknown }).Deno !== undefined
-  ? "Deno"
-  : (globalThis as { Bun?: unknown }).Bun !== undefined
-  ? "Bun"
-  : "Node";
-/** The runtime that runs the full sweep; the others run {@link SAMPLE_SEQUENCES} of it. */
-const FULL_SIZE_RUNTIME = "Deno";
 const DEFAULT_SEQUENCES = 4000;
 const SAMPLE_SEQUENCES = 400;
 const SEQUENCES = Number(process.env.WAL_CRASH_SEQUENCES ?? DEFAULT_SEQUENCES);
 const FIRST_SEED = Number(process.env.WAL_CRASH_SEED ?? 1);
-const FULL = RUNTIME === FULL_SIZE_RUNTIME || process.env.WAL_FULL_SWEEPS === "1" ||
-  process.env.WAL_CRASH_SEQUENCES !== undefined;
-const SWEEP_SEED = process.env.WAL_SWEEP_SEED !== undefined
-  ? Number(process.env.WAL_SWEEP_SEED)
-  : Math.floor(Math.random() * 2 ** 32);
+/** The full sweep runs on {@link FULL_SIZE_RUNTIME}; the others run {@link SAMPLE_SEQUENCES}. */
+const FULL = FULL_SWEEPS || process.env.WAL_CRASH_SEQUENCES !== undefined;
 const DIR = "/data/wal";
 
 /**
@@ -79,9 +78,7 @@ const CHECK_COVERAGE = SEQUENCES >= DEFAULT_SEQUENCES;
 function sequenceSeeds(): number[] {
   const all = Array.from({ length: SEQUENCES }, (_, i) => FIRST_SEED + i);
   if (FULL) return all;
-  let h = SWEEP_SEED >>> 0; // FNV-1a of the runtime's name, from the seed: Bun and Node differ
-  for (let i = 0; i < RUNTIME.length; i++) h = Math.imul(h ^ RUNTIME.charCodeAt(i), 16777619) >>> 0;
-  const r = rng(h);
+  const r = sweepRng(RUNTIME); // Bun and Node sample differently
   for (let i = all.length - 1; i > 0; i--) {
     const j = randInt(r, 0, i);
     [all[i], all[j]] = [all[j], all[i]];

@@ -33,6 +33,33 @@ export async function walFiles(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((n) => n.endsWith(".wal")).sort();
 }
 
+/** The runtime running this test file. */
+export const RUNTIME: "Deno" | "Bun" | "Node" =
+  (globalThis as { Deno?: unknown }).Deno !== undefined
+    ? "Deno"
+    : (globalThis as { Bun?: unknown }).Bun !== undefined
+    ? "Bun"
+    : "Node";
+
+/** The runtime that runs the big runtime-independent sweeps in full; the others sample them. */
+export const FULL_SIZE_RUNTIME = "Deno";
+
+/** Whether this run checks every case of the big sweeps (the full-size runtime, or WAL_FULL_SWEEPS=1). */
+export const FULL_SWEEPS: boolean = RUNTIME === FULL_SIZE_RUNTIME ||
+  process.env.WAL_FULL_SWEEPS === "1";
+
+/** The seed that picks the sampled cases: WAL_SWEEP_SEED, or a random one (printed by the sweeps). */
+export const SWEEP_SEED: number = process.env.WAL_SWEEP_SEED !== undefined
+  ? Number(process.env.WAL_SWEEP_SEED)
+  : Math.floor(Math.random() * 2 ** 32);
+
+/** A PRNG for sampling the sweep named `key`: FNV-1a of `key` from {@link SWEEP_SEED}. */
+export function sweepRng(key: string): () => number {
+  let h = SWEEP_SEED >>> 0;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619) >>> 0;
+  return rng(h);
+}
+
 /** mulberry32: a small seeded PRNG, so a failing case replays exactly. */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;

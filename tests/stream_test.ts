@@ -105,6 +105,9 @@ describe("streaming replay", () => {
     });
   });
 
+  /** The indexes {@link fortyEntries} writes. */
+  const ONE_TO_40 = Array.from({ length: 40 }, (_, k) => BigInt(k + 1));
+
   /** A WAL of 40 entries of 200 bytes in 4 KiB segments (several segments). */
   async function fortyEntries(dir: string): Promise<void> {
     const wal = await WAL.create(dir, undefined, { segmentSizeBytes: 4096 });
@@ -158,7 +161,7 @@ describe("streaming replay", () => {
           await w.cut(); // a new segment, and the old tail truncated, mid-iteration
         }
       }
-      assert.deepEqual(seen, Array.from({ length: 40 }, (_, k) => BigInt(k + 1)));
+      assert.deepEqual(seen, ONE_TO_40);
       await w.close();
       const r = await WAL.openForRead(dir);
       const all = await collect(r.entries());
@@ -227,7 +230,7 @@ describe("streaming replay", () => {
       const all = await collect(r.entries());
       assert.deepEqual(
         all.map((e) => e.index),
-        Array.from({ length: 40 }, (_, k) => BigInt(k + 1)),
+        ONE_TO_40,
       );
       await r.close();
     });
@@ -247,7 +250,7 @@ describe("streaming replay", () => {
           assert.ok(removed.length > 1, `purged ${removed.length}`);
         }
       }
-      assert.deepEqual(seen, Array.from({ length: 40 }, (_, k) => BigInt(k + 1)));
+      assert.deepEqual(seen, ONE_TO_40);
       await w.close();
     });
   });

@@ -10,7 +10,7 @@ import { newEntryFields } from "../segment/messages.ts";
 import { cleanPath, joinPath } from "../path.ts";
 import { closeSegmentFiles, openSegmentFiles, scanSegments } from "../replay/scan.ts";
 import { type TornTail, tornTailOf } from "./verify.ts";
-import { type HardState, RecordType } from "../types.ts";
+import { emptyHardState, type HardState, RecordType } from "../types.ts";
 import { resolveOptions, type WalOptions } from "../options.ts";
 import { listSegments } from "../wal/segment_dir.ts";
 
@@ -72,7 +72,7 @@ export async function statWal(dir: string, options?: WalOptions): Promise<WalSta
         lastIndex: null,
       });
     }
-    let state: HardState = { term: 0n, vote: 0n, commit: 0n };
+    let state = emptyHardState();
     const fields = newEntryFields();
     let s = segments[0];
     const end = await scanSegments(files, (rec, at) => {

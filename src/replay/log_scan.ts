@@ -7,7 +7,7 @@
  */
 
 import type { RecordView } from "../segment/messages.ts";
-import { type HardState, RecordType, type Snapshot } from "../types.ts";
+import { emptyHardState, type HardState, RecordType, type Snapshot } from "../types.ts";
 import { ReplayChecks, unexpectedType } from "./checks.ts";
 import { type RecordPosition, type ScanResult, scanSegments, type SegmentFile } from "./scan.ts";
 import type { ScratchBuffer } from "./windows.ts";
@@ -46,7 +46,7 @@ export interface LogScan {
 export async function scanLog(o: LogScanOptions): Promise<LogScan> {
   const checks = new ReplayChecks(o.start);
   const onEntry = o.onEntry;
-  let state: HardState = { term: 0n, vote: 0n, commit: 0n };
+  let state = emptyHardState();
   const end = await scanSegments(
     o.files,
     (rec, at) => {

@@ -130,15 +130,16 @@ export async function scanSegments(
   };
 }
 
-/** Opens segment files for reading (no locks); nothing stays open on failure. */
+/** Opens segment files, for reading unless `write`; nothing stays open on failure. */
 export async function openSegmentFiles(
   fs: FileSystem,
   paths: readonly string[],
+  write = false,
 ): Promise<SegmentFile[]> {
   const out: SegmentFile[] = [];
   try {
     for (const path of paths) {
-      const file = await fs.open(path).catch((e) => {
+      const file = await fs.open(path, { write }).catch((e) => {
         throw ioError(e, "cannot open segment", path);
       });
       out.push({ path, file });

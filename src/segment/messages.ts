@@ -11,7 +11,13 @@
  * @module
  */
 
-import type { ConfState, Entry, HardState, Snapshot } from "../types.ts";
+import {
+  type ConfState,
+  emptyHardState,
+  type Entry,
+  type HardState,
+  type Snapshot,
+} from "../types.ts";
 import { type ByteWriter, Reader, varint64Size, varintSize } from "./wire.ts";
 
 const MAX32 = 0xffffffffn;
@@ -136,7 +142,7 @@ export function writeHardState(w: ByteWriter, s: HardState): void {
 /** Decodes the raftpb.HardState in `buf[start:end]`. Throws ProtobufError. */
 export function readHardState(r: Reader, buf: Uint8Array, start: number, end: number): HardState {
   r.reset(buf, start, end);
-  const s: HardState = { term: 0n, vote: 0n, commit: 0n };
+  const s = emptyHardState();
   while (r.pos < r.end) {
     const field = r.tag();
     if (field >= 1 && field <= 3) r.expect(0);

@@ -8,6 +8,7 @@
 
 import { ioError, WalError } from "../errors.ts";
 import type { WalFile } from "../fs/types.ts";
+import { emptyHardState } from "../types.ts";
 import type { ResolvedOptions } from "../options.ts";
 import { joinPath, parentDir } from "../path.ts";
 import { segmentName, segmentNames } from "../segment/segment_names.ts";
@@ -102,7 +103,7 @@ async function createLocked(
       kind: "append",
       segments,
       writer,
-      state: { term: 0n, vote: 0n, commit: 0n },
+      state: emptyHardState(),
       lastIndex: 0n,
     };
   } catch (e) {

@@ -11,7 +11,7 @@ import { ioError, WalError } from "../errors.ts";
 import type { ResolvedOptions } from "../options.ts";
 import type { ScanResult } from "../replay/scan.ts";
 import { SegmentWriter } from "../segment/segment_writer.ts";
-import type { HardState } from "../types.ts";
+import { emptyHardState, type HardState } from "../types.ts";
 import type { SegmentSet } from "./segment_set.ts";
 
 /** The state of a WAL in append mode, which saves advance. */
@@ -104,7 +104,7 @@ export async function endReplay(
   }
   const { end, metadata, lastIndex } = replayed;
   const writer = await SegmentWriter.resume(options, segments.dir, tail, end, metadata);
-  return { kind: "append", segments, writer, state: { term: 0n, vote: 0n, commit: 0n }, lastIndex };
+  return { kind: "append", segments, writer, state: emptyHardState(), lastIndex };
 }
 
 /** Closes what a phase holds: the pipeline's spare and the segments (of WAL `dir`). */

@@ -9,7 +9,7 @@
 import { ioError, WalError } from "../errors.ts";
 import type { FileSystem } from "../fs/types.ts";
 import { joinPath } from "../path.ts";
-import { closeSegmentFiles, type SegmentFile } from "../replay/scan.ts";
+import { closeSegmentFiles, openSegmentFiles, type SegmentFile } from "../replay/scan.ts";
 import type { OpenSegment } from "../segment/segment_writer.ts";
 import type { Snapshot } from "../types.ts";
 import { listSegments, selectSegments } from "./segment_dir.ts";
@@ -37,23 +37,21 @@ export class SegmentSet {
     lock: boolean,
   ): Promise<SegmentSet> {
     const selected = selectSegments(await listSegments(fs, dir), snap, dir);
-    const opened: OpenSegment[] = [];
+    const paths = selected.map((s) => joinPath(dir, s.name));
+    const files = await openSegmentFiles(fs, paths, lock).catch((e) => {
+      throw ioError(e, "cannot open WAL", dir);
+    });
     try {
-      for (const name of selected) {
-        const path = joinPath(dir, name.name);
-        const file = await fs.open(path, { write: lock }).catch((e) => {
-          throw ioError(e, "cannot open segment", path);
-        });
-        opened.push({ name, file });
+      for (const { path, file } of files) {
         if (lock && !(await file.tryLock())) {
           throw new WalError("LOCKED", "segment is locked by another writer", { file: path });
         }
       }
     } catch (e) {
-      for (const s of opened) await s.file.close().catch(() => {});
+      await closeSegmentFiles(files).catch(() => {});
       throw ioError(e, "cannot open WAL", dir);
     }
-    return new SegmentSet(dir, opened);
+    return new SegmentSet(dir, selected.map((name, i) => ({ name, file: files[i].file })));
   }
 
   /** The open segments as paths and files, for a scan. */
