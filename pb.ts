@@ -430,7 +430,7 @@ export const ConfChangeTransitionSchema: GenEnum<ConfChangeTransition> =
  * message of `schema`, with the fields set the way the WAL writes them: every scalar field
  * explicitly set (proto2 presence), an entry's `Data` only when it is not empty. So
  * `toBinary(schema, toMessage(schema, value))` is exactly the payload the WAL stores for
- * `value`. A snapshot message gets no `confState`.
+ * `value`. A snapshot message gets a `confState` when the snapshot has one.
  *
  * The entry's `data` is shared with the message, not copied. Values are not validated here
  * (`toBinary` and `WAL.save` check them).
@@ -449,7 +449,7 @@ export const ConfChangeTransitionSchema: GenEnum<ConfChangeTransition> =
 export function toMessage(schema: typeof EntrySchema, value: Entry): EntryMessage;
 /** Converts a public {@link HardState} to a {@link HardStateMessage}. */
 export function toMessage(schema: typeof HardStateSchema, value: HardState): HardStateMessage;
-/** Converts a public {@link Snapshot} (with its `confState`, when it has one) to a {@link SnapshotMessage}. */
+/** Converts a public {@link Snapshot} (with its `confState`, if any) to a {@link SnapshotMessage}. */
 export function toMessage(schema: typeof SnapshotSchema, value: Snapshot): SnapshotMessage;
 export function toMessage(
   schema: typeof EntrySchema | typeof HardStateSchema | typeof SnapshotSchema,
