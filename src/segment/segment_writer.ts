@@ -71,6 +71,8 @@ export class SegmentWriter {
   private readonly metadata: Uint8Array | null;
   private readonly pipeline: FilePipeline;
   private tail: OpenSegment;
+  /** The tail's path, made once per segment, not per append. */
+  private tailPath: string;
   private enc: Encoder;
   private offset: number;
   private zeroedTo: number;
@@ -91,6 +93,7 @@ export class SegmentWriter {
     this.dir = dir;
     this.metadata = metadata;
     this.tail = tail;
+    this.tailPath = joinPath(dir, tail.name.name);
     this.enc = new Encoder(at.crc, at.offset);
     this.offset = at.offset;
     this.zeroedTo = Math.max(at.offset, at.zeroedTo);
@@ -127,7 +130,7 @@ export class SegmentWriter {
 
   /** The tail segment's path. */
   get path(): string {
-    return joinPath(this.dir, this.tail.name.name);
+    return this.tailPath;
   }
 
   /** Whether the tail is full: etcd would cut here (by the offset it has flushed to). */
@@ -216,6 +219,7 @@ export class SegmentWriter {
       await observer.fsync("directory", this.dir, () => fs.syncDir(this.dir));
 
       this.tail = { name: { name, seq, index: nextIndex }, file: prepared.file };
+      this.tailPath = path;
       this.enc = new Encoder(head.crc, head.offset);
       this.offset = head.offset;
       // the pipeline allocated the segment size, and may have zero-filled some of it
