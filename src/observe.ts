@@ -32,6 +32,9 @@ export interface ObserveOptions {
   slowSyncWarningMs?: number;
 }
 
+/** The keys {@link Observer.warnOnce} has warned for. */
+const warned = new WeakSet<object>();
+
 /** Emits events and warnings for one WAL (or one `repair`). */
 export class Observer {
   private readonly onEvent?: (event: WalEvent) => void;
@@ -76,6 +79,17 @@ export class Observer {
     const started = performance.now();
     op();
     this.report(target, path, performance.now() - started);
+  }
+
+  /** Logs a warning (once per `key` object, for the life of the process) if a logger is set. */
+  warnOnce(key: object, message: string, details: Record<string, unknown>): void {
+    if (this.logger === undefined || warned.has(key)) return;
+    warned.add(key);
+    try {
+      this.logger.warn(message, details);
+    } catch {
+      // a broken logger must not break the log
+    }
   }
 
   /** Reports an event. */

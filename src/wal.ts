@@ -24,6 +24,7 @@ import {
   requireReplay,
 } from "./wal/phase.ts";
 import { SegmentSet } from "./wal/segment_set.ts";
+import { warnWeakLocks } from "./wal/segment_dir.ts";
 
 export { DEFAULT_SEGMENT_SIZE_BYTES, type WalOptions } from "./options.ts";
 
@@ -114,6 +115,7 @@ export class WAL {
     checkSnapshot(snap);
     const resolved = await resolveOptions(options);
     dir = cleanPath(dir);
+    if (write) warnWeakLocks(resolved);
     const segments = await SegmentSet.open(resolved.fs, dir, snap, write);
     const start = { index: snap.index, term: snap.term };
     return new WAL(dir, resolved, write, start, { kind: "replay", segments });

@@ -1,38 +1,55 @@
 /**
- * The Bun adapter: node:fs handles (Bun implements them natively) plus libc `flock` and
- * `fallocate` through `bun:ffi`, so locks hold across processes (and against etcd and the
- * Deno adapter, which also use flock) and segments are really preallocated.
+ * The Bun adapter: node:fs handles (Bun implements them natively) plus libc through
+ * `bun:ffi`: segment locks as etcd takes them on Linux (an OFD lock, and a flock: `ofd.ts`),
+ * so they exclude etcd and every adapter of this library, and `fallocate`, so segments are
+ * really preallocated.
  *
  * @module
  */
 
 import type * as fsp from "node:fs/promises";
 import { NodeFile, NodeFileSystem } from "./node.ts";
-import type { WalFile } from "./types.ts";
-
-const LOCK_EX = 2;
-const LOCK_NB = 4;
+import { type LockCalls, lockFd } from "./ofd.ts";
+import type { LockKind, WalFile } from "./types.ts";
 
 /** The libc functions this adapter calls. */
-interface Libc {
-  flock(fd: number, op: number): number;
+interface Libc extends LockCalls {
   fallocate(fd: number, mode: number, offset: number | bigint, len: number | bigint): number;
 }
 
-/** Loads libc through bun:ffi; the specifier is computed so other runtimes never resolve it. */
+/** bun:ffi's part this adapter uses. */
+interface BunFfi {
+  dlopen(
+    path: string,
+    symbols: Record<string, { args: string[]; returns: string }>,
+  ): {
+    symbols: {
+      fcntl(fd: number, cmd: number, arg: Uint8Array): number;
+      flock(fd: number, op: number): number;
+      fallocate(fd: number, mode: number, offset: number | bigint, len: number | bigint): number;
+      __errno_location(): unknown;
+    };
+  };
+  read: { i32(ptr: unknown, offset?: number): number };
+}
+
+/** Loads glibc through bun:ffi (Linux only); the specifier is computed so other runtimes never resolve it. */
 async function loadLibc(): Promise<Libc> {
   const specifier = "bun:" + "ffi";
-  const ffi = await import(specifier) as {
-    dlopen(
-      path: string,
-      symbols: Record<string, { args: string[]; returns: string }>,
-    ): { symbols: Libc };
-  };
+  const ffi = await import(specifier) as BunFfi;
   const lib = ffi.dlopen("libc.so.6", {
+    fcntl: { args: ["i32", "i32", "ptr"], returns: "i32" },
     flock: { args: ["i32", "i32"], returns: "i32" },
     fallocate: { args: ["i32", "i32", "i64", "i64"], returns: "i32" },
+    __errno_location: { args: [], returns: "ptr" },
   });
-  return lib.symbols;
+  const c = lib.symbols;
+  return {
+    fcntl: (fd, cmd, arg) => c.fcntl(fd, cmd, arg),
+    flock: (fd, op) => c.flock(fd, op),
+    errno: () => ffi.read.i32(c.__errno_location(), 0),
+    fallocate: (fd, mode, offset, len) => c.fallocate(fd, mode, offset, len),
+  };
 }
 
 class BunFile extends NodeFile {
@@ -53,7 +70,7 @@ class BunFile extends NodeFile {
   }
 
   override tryLock(): Promise<boolean> {
-    return Promise.resolve(this.libc.flock(this.handle.fd, LOCK_EX | LOCK_NB) === 0);
+    return this.serial(() => Promise.resolve(lockFd(this.libc, this.handle.fd) !== null));
   }
 }
 
@@ -66,6 +83,11 @@ export class BunFileSystem extends NodeFileSystem {
   constructor(libc: Libc) {
     super();
     this.libc = libc;
+  }
+
+  /** OFD locks and flocks through libc: they exclude etcd (glibc Linux, as `libc.so.6` is). */
+  override lockKind(): LockKind {
+    return "ofd";
   }
 
   protected override wrap(path: string, handle: fsp.FileHandle): WalFile {

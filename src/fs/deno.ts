@@ -1,25 +1,98 @@
 /**
- * The Deno adapter over `Deno.FsFile`: `syncData` for fdatasync and `tryLock` (flock) for
- * the exclusive segment locks, which therefore hold across processes and against etcd and
- * the Bun adapter.
+ * The Deno adapter over `Deno.FsFile`: `syncData` for fdatasync, and segment locks as etcd
+ * takes them on Linux (an OFD lock plus a flock, `ofd.ts`) through `Deno.dlopen` on libc.
+ * `Deno.FsFile` exposes no file descriptor, so a lock is held on a second descriptor of the
+ * same file (checked by device and inode), closed with the file. Without FFI permission
+ * (`--allow-ffi`), or off Linux, locks are `FsFile.tryLock`'s flock: they exclude this
+ * library's processes but not etcd ({@link DenoFileSystem.lockKind} says which).
  *
  * @module
  */
 
-import type { FileInfo, FileSystem, OpenOptions, WalFile } from "./types.ts";
+import { type LockCalls, lockFd } from "./ofd.ts";
+import type { FileInfo, FileSystem, LockKind, OpenOptions, WalFile } from "./types.ts";
+
+const O_RDONLY = 0;
+const O_RDWR = 2;
+const O_CLOEXEC = 0o2000000;
+
+/** The libc calls the Deno adapter makes: the lock calls, and a descriptor to take them on. */
+interface DenoLibc extends LockCalls {
+  /** Opens `path`, checks it is the file `dev`/`ino`, returns its descriptor. */
+  openSame(path: string, write: boolean, dev: number, ino: number): number;
+  close(fd: number): void;
+}
+
+/** glibc through Deno's FFI, or null where it is not permitted or not Linux. */
+function loadLibc(): DenoLibc | null {
+  if (Deno.build.os !== "linux") return null;
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
+  let lib;
+  try {
+    lib = Deno.dlopen(
+      "libc.so.6",
+      {
+        fcntl: { parameters: ["i32", "i32", "buffer"], result: "i32" },
+        flock: { parameters: ["i32", "i32"], result: "i32" },
+        open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+        close: { parameters: ["i32"], result: "i32" },
+        fstat: { parameters: ["i32", "buffer"], result: "i32" },
+        __errno_location: { parameters: [], result: "pointer" },
+      } as const,
+    );
+  } catch {
+    return null; // not glibc: keep FsFile's flock
+  }
+  const c = lib.symbols;
+  const errno = () => {
+    const p = c.__errno_location();
+    return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
+  };
+  const enc = new TextEncoder();
+  const st = new Uint8Array(256); // struct stat: st_dev u64 @0, st_ino u64 @8 (x86_64, aarch64)
+  const stView = new DataView(st.buffer);
+  return {
+    fcntl: (fd, cmd, arg) => c.fcntl(fd, cmd, arg as Uint8Array<ArrayBuffer>),
+    flock: (fd, op) => c.flock(fd, op),
+    errno,
+    openSame(path, write, dev, ino) {
+      const fd = c.open(enc.encode(path + "\0"), (write ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+      if (fd < 0) throw new Error(`cannot open ${path} to lock it: errno ${errno()}`);
+      if (c.fstat(fd, st) !== 0) {
+        const e = errno();
+        c.close(fd);
+        throw new Error(`cannot stat ${path} to lock it: errno ${e}`);
+      }
+      if (
+        stView.getBigUint64(0, true) !== BigInt(dev) || stView.getBigUint64(8, true) !== BigInt(ino)
+      ) {
+        c.close(fd);
+        throw new Error(`${path} was replaced while it was being locked`);
+      }
+      return fd;
+    },
+    close: (fd) => void c.close(fd),
+  };
+}
 
 class DenoFile implements WalFile {
   readonly path: string;
   private readonly file: Deno.FsFile;
+  private readonly libc: DenoLibc | null;
+  private readonly writable: boolean;
+  /** The second descriptor holding this file's OFD lock and flock, once locked. */
+  private lockFd: number | null = null;
   /** The OS file position, tracked so that sequential writes skip the seek. */
   private position = 0;
   private queue: Promise<unknown> = Promise.resolve();
   /** Asynchronous operations queued or running: the blocking calls must not overlap them. */
   private inFlight = 0;
 
-  constructor(path: string, file: Deno.FsFile) {
+  constructor(path: string, file: Deno.FsFile, libc: DenoLibc | null, writable: boolean) {
     this.path = path;
     this.file = file;
+    this.libc = libc;
+    this.writable = writable;
   }
 
   private serial<T>(op: () => Promise<T>): Promise<T> {
@@ -114,12 +187,36 @@ class DenoFile implements WalFile {
   }
 
   tryLock(): Promise<boolean> {
-    return this.serial(() => this.file.tryLock(true));
+    return this.serial(async () => {
+      const libc = this.libc;
+      if (this.lockFd !== null) return true;
+      const st = await this.file.stat();
+      // a directory cannot take a write lock (and etcd takes none on one): flock it
+      if (libc === null || st.isDirectory) return await this.file.tryLock(true);
+      const fd = libc.openSame(this.path, this.writable, st.dev, st.ino ?? 0);
+      try {
+        if (lockFd(libc, fd) === null) {
+          libc.close(fd);
+          return false;
+        }
+      } catch (e) {
+        libc.close(fd);
+        throw e;
+      }
+      this.lockFd = fd;
+      return true;
+    });
   }
 
   close(): Promise<void> {
     return this.serial(() => {
-      this.file.close();
+      try {
+        this.file.close();
+      } finally {
+        // closing the lock's descriptor releases both its locks
+        if (this.lockFd !== null) this.libc?.close(this.lockFd);
+        this.lockFd = null;
+      }
       return Promise.resolve();
     });
   }
@@ -128,6 +225,18 @@ class DenoFile implements WalFile {
 /** The FileSystem port over Deno's file APIs. */
 export class DenoFileSystem implements FileSystem {
   readonly name: string = "deno";
+  private libc: DenoLibc | null | undefined;
+
+  /** libc, bound on first use (permissions can be granted after the module loads). */
+  private lib(): DenoLibc | null {
+    if (this.libc === undefined) this.libc = loadLibc();
+    return this.libc;
+  }
+
+  /** `"ofd"` with FFI permission on Linux; `"flock"` without, which does not exclude etcd. */
+  lockKind(): LockKind {
+    return this.lib() === null ? "flock" : "ofd";
+  }
 
   async open(path: string, options: OpenOptions = {}): Promise<WalFile> {
     const write = options.write === true || options.create === true;
@@ -137,7 +246,7 @@ export class DenoFileSystem implements FileSystem {
       create: options.create === true,
       mode: 0o600,
     });
-    return new DenoFile(path, file);
+    return new DenoFile(path, file, this.lib(), write);
   }
 
   async readDir(path: string): Promise<string[]> {

@@ -7,7 +7,9 @@
  * `flock --nonblock <file> sh -c 'echo locked; exec cat'` holds the lock for as long as its
  * stdin is open. Closing the file closes that pipe; if this process dies, the kernel closes
  * it, `cat` exits and the lock is released as a flock held by the process itself would be.
- * Where `flock(1)` is missing the lock falls back to this process only.
+ * A flock does not exclude etcd, whose locks are OFD locks (Linux keeps the two apart): the
+ * Deno and Bun adapters take both. Where `flock(1)` is not installed the lock falls back to
+ * this process only; when it cannot be started (a process limit, ...) `tryLock` throws.
  *
  * @module
  */
@@ -15,7 +17,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fdatasyncSync, writeSync } from "node:fs";
 import * as fsp from "node:fs/promises";
-import type { FileInfo, FileSystem, OpenOptions, WalFile } from "./types.ts";
+import type { FileInfo, FileSystem, LockKind, OpenOptions, WalFile } from "./types.ts";
 
 /** Files (device:inode) locked by this process: flock(1) would not refuse our own lock. */
 const heldLocks = new Set<string>();
@@ -23,12 +25,18 @@ const heldLocks = new Set<string>();
 /** flock(1)'s exit status for "already locked" (we pass it with --conflict-exit-code). */
 const CONFLICT = 75;
 
+/** Set once flock(1) was found missing: locks are this process's only from then on. */
+let flockMissing = false;
+
 /**
  * Takes an exclusive flock on `path` in a child process. Resolves with the child holding it,
- * null when another holder has it, or "unavailable" when flock(1) cannot be run.
+ * null when another holder has it, or "unavailable" when flock(1) is not installed; rejects
+ * when it could not be run or failed otherwise.
  */
 function flockHelper(path: string): Promise<ChildProcess | null | "unavailable"> {
-  return new Promise((resolve) => {
+  if (flockMissing) return Promise.resolve("unavailable");
+  return new Promise((resolve, reject) => {
+    const failed = (why: string) => reject(new Error(`cannot lock ${path} with flock(1): ${why}`));
     let child: ChildProcess;
     try {
       child = spawn(
@@ -44,12 +52,19 @@ function flockHelper(path: string): Promise<ChildProcess | null | "unavailable">
         ],
         { stdio: ["pipe", "pipe", "ignore"] },
       );
-    } catch {
-      resolve("unavailable");
+    } catch (e) {
+      failed(String(e));
       return;
     }
-    child.once("error", () => resolve("unavailable"));
-    child.once("exit", (code) => resolve(code === CONFLICT ? null : "unavailable"));
+    child.once("error", (e) => {
+      if ((e as { code?: string }).code !== "ENOENT") return failed(String(e));
+      flockMissing = true;
+      resolve("unavailable");
+    });
+    child.once("exit", (code, signal) => {
+      if (code === CONFLICT) resolve(null);
+      else failed(`it exited with ${signal ?? code}`);
+    });
     child.stdout!.once("data", () => {
       // The lock is held; let this process exit without waiting for the helper.
       child.stdout!.destroy();
@@ -161,7 +176,13 @@ export class NodeFile implements WalFile {
     const key = `${st.dev}:${st.ino}`;
     if (heldLocks.has(key)) return false;
     heldLocks.add(key);
-    const helper = await flockHelper(this.path);
+    let helper;
+    try {
+      helper = await flockHelper(this.path);
+    } catch (e) {
+      heldLocks.delete(key);
+      throw e;
+    }
     if (helper === null) {
       heldLocks.delete(key);
       return false;
@@ -195,6 +216,11 @@ export class NodeFile implements WalFile {
 /** The FileSystem port over node:fs/promises. */
 export class NodeFileSystem implements FileSystem {
   readonly name: string = "node";
+
+  /** `"flock"` through flock(1) (not etcd's OFD locks); `"process"` where it is missing. */
+  lockKind(): LockKind {
+    return flockMissing ? "process" : "flock";
+  }
 
   /** Wraps a freshly opened handle; Bun's adapter overrides this to add flock. */
   protected wrap(path: string, handle: fsp.FileHandle): WalFile {

@@ -53,13 +53,22 @@ export interface WalFile {
   /** Makes data and metadata durable (fsync). */
   sync(): Promise<void>;
   /**
-   * Takes an exclusive, non-blocking lock on the file (flock). Returns false when another
-   * open file holds it, in this process or another.
+   * Takes an exclusive, non-blocking lock on the file (see {@link LockKind}). Returns false
+   * when another open file holds it, in this process or another; throws when the lock could
+   * not be attempted (never reports a lock it does not hold).
    */
   tryLock(): Promise<boolean>;
   /** Closes the file, releasing its lock. */
   close(): Promise<void>;
 }
+
+/**
+ * How an adapter's {@link WalFile.tryLock} locks, which decides whom its locks exclude:
+ * `"ofd"`, an open-file-description lock as etcd takes it plus a flock (excludes etcd and
+ * every adapter of this library); `"flock"`, a flock only (excludes this library's processes,
+ * not etcd: Linux keeps the two kinds apart); `"process"`, this process only.
+ */
+export type LockKind = "ofd" | "flock" | "process";
 
 /** The file system operations the WAL needs. Paths use `/` separators. */
 export interface FileSystem {
@@ -81,4 +90,9 @@ export interface FileSystem {
   syncDir(path: string): Promise<void>;
   /** Copies a file's bytes to a new file (used to keep `.broken` copies). */
   copyFile(from: string, to: string): Promise<void>;
+  /**
+   * Optional: the {@link LockKind} of this adapter's locks (absent: treated as `"ofd"`). The
+   * WAL warns once through its logger when it is weaker.
+   */
+  lockKind?(): LockKind;
 }

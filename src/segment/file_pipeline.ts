@@ -83,18 +83,25 @@ export class FilePipeline {
     return f;
   }
 
-  /** Stops the pipeline: the prepared file is closed and removed. */
+  /**
+   * Stops the pipeline: the prepared file is removed, then closed. Only a file this pipeline
+   * created and holds locked is removed, and while it is still locked: once unlocked, the
+   * name may be another writer's (etcd's pipeline uses the same `<n>.tmp` names).
+   */
   async close(): Promise<void> {
     let f: PreparedFile;
     try {
       f = await this.next;
     } catch {
-      return; // nothing was created, or its creation already failed
+      return; // nothing was created, or its creation already failed (and nothing removed)
     }
     this.stopZeroing = true;
     await this.zeroing;
-    await f.file.close();
-    await this.fs.remove(f.path);
+    try {
+      await this.fs.remove(f.path);
+    } finally {
+      await f.file.close();
+    }
   }
 
   private async alloc(): Promise<PreparedFile> {

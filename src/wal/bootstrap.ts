@@ -13,7 +13,7 @@ import type { ResolvedOptions } from "../options.ts";
 import { joinPath, parentDir } from "../path.ts";
 import { segmentName, segmentNames } from "../segment/segment_names.ts";
 import { SegmentWriter, writeSegmentHead } from "../segment/segment_writer.ts";
-import { lockDirectory, mkdirDurable } from "./segment_dir.ts";
+import { lockDirectory, mkdirDurable, warnWeakLocks } from "./segment_dir.ts";
 import type { Appending } from "./phase.ts";
 import { SegmentSet } from "./segment_set.ts";
 
@@ -34,6 +34,7 @@ export async function createWal(
   await mkdirDurable(fs, parent).catch((e) => {
     throw ioError(e, "cannot create parent directory", parent);
   });
+  warnWeakLocks(options);
   const guard = await lockDirectory(fs, parent);
   try {
     return await createLocked(options, dir, metadata);

@@ -6,7 +6,7 @@
  */
 
 import { ioError, WalError } from "../errors.ts";
-import { resolveOptions, type WalOptions } from "../options.ts";
+import { type ResolvedOptions, resolveOptions, type WalOptions } from "../options.ts";
 import type { FileSystem, WalFile } from "../fs/types.ts";
 import { cleanPath, parentDir } from "../path.ts";
 import {
@@ -79,6 +79,22 @@ export async function mkdirDurable(fs: FileSystem, path: string): Promise<void> 
   if (missing.length === 0) return;
   await fs.mkdir(path);
   for (const m of missing.reverse()) await fs.syncDir(parentDir(m));
+}
+
+/**
+ * Warns once per adapter, through the logger, when its locks do not exclude etcd (see
+ * `LockKind`): a WAL written beside a running etcd would be corrupted.
+ */
+export function warnWeakLocks(options: ResolvedOptions): void {
+  const kind = options.fs.lockKind?.() ?? "ofd";
+  if (kind === "ofd") return;
+  options.observer.warnOnce(options.fs, "WAL locks do not exclude etcd", {
+    adapter: options.fs.name,
+    lockKind: kind,
+    why: kind === "flock"
+      ? "flock only (Deno without --allow-ffi, Node, or not Linux): etcd's OFD locks ignore it"
+      : "no cross-process lock at all: flock(1) is not installed",
+  });
 }
 
 /** Takes the lock on a directory, waiting up to 10 s for another holder to finish. */
