@@ -115,8 +115,8 @@ export class WAL {
     checkSnapshot(snap);
     const resolved = await resolveOptions(options);
     dir = cleanPath(dir);
-    if (write) warnWeakLocks(resolved);
     const segments = await SegmentSet.open(resolved.fs, dir, snap, write);
+    if (write) warnWeakLocks(resolved);
     const start = { index: snap.index, term: snap.term };
     return new WAL(dir, resolved, write, start, { kind: "replay", segments });
   }

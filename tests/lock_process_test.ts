@@ -9,12 +9,13 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { EntryType, WAL } from "../mod.ts";
 import { withTempDir } from "./helpers.ts";
 
 const script = join(process.cwd(), "tests/fixtures/try_open.ts");
+const warningScript = join(process.cwd(), "tests/fixtures/lock_warning.ts");
 const bin = join(process.cwd(), "node_modules/.bin");
 let buildDir = "";
 
@@ -71,9 +72,85 @@ describe("locks across processes", () => {
       "--outfile",
       join(buildDir, "try_open.mjs"),
     ], { stdio: "ignore" });
+    execFileSync(join(bin, "bun"), [
+      "build",
+      "--target=node",
+      warningScript,
+      "--outfile",
+      join(buildDir, "lock_warning.mjs"),
+    ], { stdio: "ignore" });
   });
   after(async () => {
     await rm(buildDir, { recursive: true, force: true });
+  });
+
+  /** Runs lock_warning in a child: its lock kind, the warnings it logged, its outcome. */
+  const lockWarning = (cmd: string, args: string[], env?: Record<string, string>) =>
+    JSON.parse(
+      execFileSync(cmd, args, {
+        encoding: "utf8",
+        timeout: 60_000,
+        env: env === undefined ? process.env : { ...process.env, ...env },
+      }),
+    );
+  // absolute: these children run with a PATH of the test's own
+  const nodeBin = process.execPath.endsWith("node")
+    ? process.execPath
+    : execFileSync("sh", ["-c", "command -v node"], { encoding: "utf8" }).trim();
+
+  test("Deno and Bun lock as etcd does (OFD) and warn of nothing; Deno without --allow-ffi and Node warn once that their locks do not exclude etcd", async () => {
+    await withTempDir(async (tmp) => {
+      const deno = join(bin, "deno");
+      assert.deepEqual(lockWarning(deno, ["run", "-A", warningScript, join(tmp, "a")]), {
+        kind: "ofd",
+        warnings: [],
+        outcome: "ok",
+      });
+      assert.deepEqual(lockWarning(join(bin, "bun"), [warningScript, join(tmp, "b")]), {
+        kind: "ofd",
+        warnings: [],
+        outcome: "ok",
+      });
+      const noFfi = ["run", "--allow-read", "--allow-write", "--allow-env", warningScript];
+      assert.deepEqual(lockWarning(deno, [...noFfi, join(tmp, "c")]), {
+        kind: "flock",
+        warnings: ["WAL locks do not exclude etcd: flock"],
+        outcome: "ok",
+      });
+      const nodeScript = join(buildDir, "lock_warning.mjs");
+      assert.deepEqual(lockWarning(nodeBin, [nodeScript, join(tmp, "d")]), {
+        kind: "flock",
+        warnings: ["WAL locks do not exclude etcd: flock"],
+        outcome: "ok",
+      });
+    });
+  });
+
+  test("on Node, a flock(1) that cannot run is an IO error, never a lock; a missing one leaves locks to this process and says so", async () => {
+    await withTempDir(async (tmp) => {
+      const nodeScript = join(buildDir, "lock_warning.mjs");
+      const fake = join(tmp, "bin");
+      await mkdir(fake);
+      await writeFile(join(fake, "flock"), "not a program"); // not executable: EACCES
+      assert.deepEqual(lockWarning(nodeBin, [nodeScript, join(tmp, "a")], { PATH: fake }), {
+        kind: "flock",
+        warnings: [],
+        outcome: "IO",
+      });
+      await chmod(join(fake, "flock"), 0o755); // runs, exits without taking the lock
+      assert.deepEqual(lockWarning(nodeBin, [nodeScript, join(tmp, "b")], { PATH: fake }), {
+        kind: "flock",
+        warnings: [],
+        outcome: "IO",
+      });
+      const empty = join(tmp, "empty");
+      await mkdir(empty);
+      assert.deepEqual(lockWarning(nodeBin, [nodeScript, join(tmp, "c")], { PATH: empty }), {
+        kind: "process",
+        warnings: ["WAL locks do not exclude etcd: process"],
+        outcome: "ok",
+      });
+    });
   });
 
   for (const rt of runtimes) {

@@ -34,8 +34,8 @@ export async function createWal(
   await mkdirDurable(fs, parent).catch((e) => {
     throw ioError(e, "cannot create parent directory", parent);
   });
-  warnWeakLocks(options);
   const guard = await lockDirectory(fs, parent);
+  warnWeakLocks(options); // after a lock: Node learns only then whether flock(1) exists
   try {
     return await createLocked(options, dir, metadata);
   } finally {
