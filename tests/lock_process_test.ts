@@ -123,6 +123,8 @@ describe("locks across processes", () => {
         warnings: ["WAL locks do not exclude etcd: flock"],
         outcome: "ok",
       });
+      // each child really created its WAL, and released its locks on close
+      for (const d of ["a", "b", "c", "d"]) await (await WAL.open(join(tmp, d))).close();
     });
   });
 
