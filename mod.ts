@@ -46,5 +46,5 @@ export type { RepairResult } from "./src/check/repair.ts";
 export type { CheckOptions, TornTail, VerifyResult } from "./src/check/verify.ts";
 export { purge } from "./src/check/purge.ts";
 export type { PurgeOptions } from "./src/check/purge.ts";
-export type { FileInfo, FileSystem, OpenOptions, WalFile } from "./src/fs/types.ts";
+export type { FileInfo, FileSystem, LockKind, OpenOptions, WalFile } from "./src/fs/types.ts";
 export { segmentName } from "./src/segment/segment_names.ts";
