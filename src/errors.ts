@@ -35,6 +35,10 @@ export type WalErrorCode =
   | "INVALID_ARGUMENT"
   /** A record's bytes are not a valid protobuf message or carry an unknown type. */
   | "DECODE"
+  /** A `.snap` file is empty or carries no data or a zero CRC (etcd's ErrEmptySnapshot). */
+  | "EMPTY_SNAPSHOT"
+  /** No readable `.snap` file (that matches, for `loadNewestAvailable`): etcd's ErrNoSnapshot. */
+  | "NO_SNAPSHOT"
   /** The operating system refused a file operation. */
   | "IO";
 

@@ -1416,6 +1416,8 @@ const CLASS_OF: Record<WalErrorCode, string> = {
   LOCKED: "locked",
   CLOSED: "closed",
   INVALID_ARGUMENT: "invalid",
+  EMPTY_SNAPSHOT: "emptysnap", // .snap files only: never from a WAL
+  NO_SNAPSHOT: "nosnap",
 };
 
 /** The four verdicts the comparison is made on: clean, torn, crc, other. */

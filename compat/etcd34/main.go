@@ -7,6 +7,7 @@
 //	etcd34compat repair <dir>
 //	etcd34compat readwrite <dir> [--snap-index N --snap-term T]
 //	etcd34compat classify <list-file> [--segment-size N]
+//	etcd34compat snapsave <dir> <snapshots.json>, snapload <dir> (see snap.go)
 //	etcd34compat bench <dir> --workload write|concurrent|fill|replay [flags] (see bench.go)
 //
 // readwrite opens the WAL for writing (wal.Open) and replays it (ReadAll), then prints one
@@ -102,6 +103,13 @@ func main() {
 		check(classify(dir, rest))
 	case "bench":
 		check(benchMain(dir, rest)) // see bench.go
+	case "snapsave":
+		if len(rest) != 1 {
+			usage()
+		}
+		check(snapSave(dir, rest[0])) // see snap.go
+	case "snapload":
+		check(snapLoad(dir))
 	default:
 		usage()
 	}

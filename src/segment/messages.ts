@@ -161,7 +161,7 @@ export function readHardState(r: Reader, buf: Uint8Array, start: number, end: nu
 const CONF_LISTS = ["voters", "learners", "votersOutgoing", "learnersNext"] as const;
 
 /** Bytes of the raftpb.ConfState encoding of `c`. */
-function confStateSize(c: ConfState): number {
+export function confStateSize(c: ConfState): number {
   let n = 2; // auto_leave, always written
   for (const list of CONF_LISTS) for (const v of c[list]) n += 1 + varint64Size(v);
   return n;
@@ -183,6 +183,15 @@ export function writeSnapshot(w: ByteWriter, s: Snapshot): void {
   if (c === undefined) return;
   w.byte(0x1a);
   w.varint(confBytes);
+  writeConfState(w, c);
+}
+
+/**
+ * Appends the raftpb.ConfState encoding of `c` ({@link confStateSize} bytes, room ensured by
+ * the caller), as gogoproto writes it: repeated fields unpacked, `auto_leave` always. The one
+ * writer of ConfState: walpb.Snapshot records and `.snap` files both use it.
+ */
+export function writeConfState(w: ByteWriter, c: ConfState): void {
   for (let f = 0; f < CONF_LISTS.length; f++) {
     const tag = (f + 1) << 3;
     for (const v of c[CONF_LISTS[f]]) {
@@ -196,9 +205,10 @@ export function writeSnapshot(w: ByteWriter, s: Snapshot): void {
 
 /**
  * Decodes the raftpb.ConfState in `r`'s bytes up to `end` (repeated fields packed or not),
- * merged into `c` as protobuf merges a message field that occurs twice.
+ * merged into `c` as protobuf merges a message field that occurs twice. The one reader of
+ * ConfState, for WAL snapshot records and `.snap` files.
  */
-function readConfState(r: Reader, end: number, c: ConfState): ConfState {
+export function readConfState(r: Reader, end: number, c: ConfState): ConfState {
   const outer = r.end;
   r.end = end;
   while (r.pos < end) {
