@@ -19,6 +19,9 @@ import {
 import { defaultFileSystem } from "../src/fs/default.ts";
 import { crc32c } from "../src/segment/crc32c.ts";
 import { withTempDir, wrapFiles } from "./helpers.ts";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { SnapshotSchema as RaftSnapshotSchema } from "../gen/raftpb/raft_pb.ts";
+import { snapshotSchema as SnapFileSchema } from "../gen/snappb/snap_pb.ts";
 
 const conf = (voters: bigint[]) => ({
   voters,
@@ -48,6 +51,50 @@ describe("Snapshotter", () => {
       const back = decodeSnapFile(bytes, "x");
       assert.deepEqual(back, snap);
     });
+  });
+
+  test("the hand codec's bytes are the generated schemas' (proto/raftpb, proto/snappb), both ways", () => {
+    const snap: RaftSnapshot = {
+      data: new Uint8Array([1, 2, 3]),
+      metadata: {
+        confState: {
+          voters: [1n, 2n],
+          learners: [3n],
+          votersOutgoing: [1n],
+          learnersNext: [4n],
+          autoLeave: true,
+        },
+        index: 2n ** 64n - 1n,
+        term: 9n,
+      },
+    };
+    const { confState: c, index, term } = snap.metadata;
+    const raft = toBinary(
+      RaftSnapshotSchema,
+      create(RaftSnapshotSchema, {
+        data: snap.data,
+        metadata: {
+          confState: {
+            voters: c.voters,
+            learners: c.learners,
+            votersOutgoing: c.votersOutgoing,
+            learnersNext: c.learnersNext,
+            autoLeave: c.autoLeave,
+          },
+          index,
+          term,
+        },
+      }),
+    );
+    const file = toBinary(
+      SnapFileSchema,
+      create(SnapFileSchema, { crc: crc32c(raft, 0), data: raft }),
+    );
+    assert.deepEqual(encodeSnapFile(snap), file);
+    const back = fromBinary(SnapFileSchema, encodeSnapFile(snap));
+    const inner = fromBinary(RaftSnapshotSchema, back.data!);
+    assert.equal(inner.metadata?.index, index);
+    assert.deepEqual(inner.metadata?.confState?.learnersNext, [4n]);
   });
 
   test("save fsyncs the file, then the directory", async () => {

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file raftpb/raft.proto.
  */
 export const file_raftpb_raft: GenFile = /*@__PURE__*/
-  fileDesc("ChFyYWZ0cGIvcmFmdC5wcm90bxIGcmFmdHBiIlMKBUVudHJ5EgwKBFRlcm0YAiABKAQSDQoFSW5kZXgYAyABKAQSHwoEVHlwZRgBIAEoDjIRLnJhZnRwYi5FbnRyeVR5cGUSDAoERGF0YRgEIAEoDCI3CglIYXJkU3RhdGUSDAoEdGVybRgBIAEoBBIMCgR2b3RlGAIgASgEEg4KBmNvbW1pdBgDIAEoBCJxCglDb25mU3RhdGUSDgoGdm90ZXJzGAEgAygEEhAKCGxlYXJuZXJzGAIgAygEEhcKD3ZvdGVyc19vdXRnb2luZxgDIAMoBBIVCg1sZWFybmVyc19uZXh0GAQgAygEEhIKCmF1dG9fbGVhdmUYBSABKAgiYAoKQ29uZkNoYW5nZRIkCgR0eXBlGAIgASgOMhYucmFmdHBiLkNvbmZDaGFuZ2VUeXBlEg8KB25vZGVfaWQYAyABKAQSDwoHY29udGV4dBgEIAEoDBIKCgJpZBgBIAEoBCJJChBDb25mQ2hhbmdlU2luZ2xlEiQKBHR5cGUYASABKA4yFi5yYWZ0cGIuQ29uZkNoYW5nZVR5cGUSDwoHbm9kZV9pZBgCIAEoBCJ8CgxDb25mQ2hhbmdlVjISMAoKdHJhbnNpdGlvbhgBIAEoDjIcLnJhZnRwYi5Db25mQ2hhbmdlVHJhbnNpdGlvbhIpCgdjaGFuZ2VzGAIgAygLMhgucmFmdHBiLkNvbmZDaGFuZ2VTaW5nbGUSDwoHY29udGV4dBgDIAEoDCpICglFbnRyeVR5cGUSDwoLRW50cnlOb3JtYWwQABITCg9FbnRyeUNvbmZDaGFuZ2UQARIVChFFbnRyeUNvbmZDaGFuZ2VWMhACKoIBChRDb25mQ2hhbmdlVHJhbnNpdGlvbhIcChhDb25mQ2hhbmdlVHJhbnNpdGlvbkF1dG8QABIlCiFDb25mQ2hhbmdlVHJhbnNpdGlvbkpvaW50SW1wbGljaXQQARIlCiFDb25mQ2hhbmdlVHJhbnNpdGlvbkpvaW50RXhwbGljaXQQAip5Cg5Db25mQ2hhbmdlVHlwZRIVChFDb25mQ2hhbmdlQWRkTm9kZRAAEhgKFENvbmZDaGFuZ2VSZW1vdmVOb2RlEAESGAoUQ29uZkNoYW5nZVVwZGF0ZU5vZGUQAhIcChhDb25mQ2hhbmdlQWRkTGVhcm5lck5vZGUQAw");
+  fileDesc("ChFyYWZ0cGIvcmFmdC5wcm90bxIGcmFmdHBiIlMKBUVudHJ5EgwKBFRlcm0YAiABKAQSDQoFSW5kZXgYAyABKAQSHwoEVHlwZRgBIAEoDjIRLnJhZnRwYi5FbnRyeVR5cGUSDAoERGF0YRgEIAEoDCI3CglIYXJkU3RhdGUSDAoEdGVybRgBIAEoBBIMCgR2b3RlGAIgASgEEg4KBmNvbW1pdBgDIAEoBCJxCglDb25mU3RhdGUSDgoGdm90ZXJzGAEgAygEEhAKCGxlYXJuZXJzGAIgAygEEhcKD3ZvdGVyc19vdXRnb2luZxgDIAMoBBIVCg1sZWFybmVyc19uZXh0GAQgAygEEhIKCmF1dG9fbGVhdmUYBSABKAgiYAoKQ29uZkNoYW5nZRIkCgR0eXBlGAIgASgOMhYucmFmdHBiLkNvbmZDaGFuZ2VUeXBlEg8KB25vZGVfaWQYAyABKAQSDwoHY29udGV4dBgEIAEoDBIKCgJpZBgBIAEoBCJJChBDb25mQ2hhbmdlU2luZ2xlEiQKBHR5cGUYASABKA4yFi5yYWZ0cGIuQ29uZkNoYW5nZVR5cGUSDwoHbm9kZV9pZBgCIAEoBCJ8CgxDb25mQ2hhbmdlVjISMAoKdHJhbnNpdGlvbhgBIAEoDjIcLnJhZnRwYi5Db25mQ2hhbmdlVHJhbnNpdGlvbhIpCgdjaGFuZ2VzGAIgAygLMhgucmFmdHBiLkNvbmZDaGFuZ2VTaW5nbGUSDwoHY29udGV4dBgDIAEoDCJWChBTbmFwc2hvdE1ldGFkYXRhEiUKCmNvbmZfc3RhdGUYASABKAsyES5yYWZ0cGIuQ29uZlN0YXRlEg0KBWluZGV4GAIgASgEEgwKBHRlcm0YAyABKAQiRAoIU25hcHNob3QSDAoEZGF0YRgBIAEoDBIqCghtZXRhZGF0YRgCIAEoCzIYLnJhZnRwYi5TbmFwc2hvdE1ldGFkYXRhKkgKCUVudHJ5VHlwZRIPCgtFbnRyeU5vcm1hbBAAEhMKD0VudHJ5Q29uZkNoYW5nZRABEhUKEUVudHJ5Q29uZkNoYW5nZVYyEAIqggEKFENvbmZDaGFuZ2VUcmFuc2l0aW9uEhwKGENvbmZDaGFuZ2VUcmFuc2l0aW9uQXV0bxAAEiUKIUNvbmZDaGFuZ2VUcmFuc2l0aW9uSm9pbnRJbXBsaWNpdBABEiUKIUNvbmZDaGFuZ2VUcmFuc2l0aW9uSm9pbnRFeHBsaWNpdBACKnkKDkNvbmZDaGFuZ2VUeXBlEhUKEUNvbmZDaGFuZ2VBZGROb2RlEAASGAoUQ29uZkNoYW5nZVJlbW92ZU5vZGUQARIYChRDb25mQ2hhbmdlVXBkYXRlTm9kZRACEhwKGENvbmZDaGFuZ2VBZGRMZWFybmVyTm9kZRAD");
 
 /**
  * @generated from message raftpb.Entry
@@ -195,6 +195,59 @@ export type ConfChangeV2 = Message<"raftpb.ConfChangeV2"> & {
  */
 export const ConfChangeV2Schema: GenMessage<ConfChangeV2> = /*@__PURE__*/
   messageDesc(file_raftpb_raft, 5);
+
+/**
+ * Where in the log a snapshot stands, and the membership there.
+ *
+ * @generated from message raftpb.SnapshotMetadata
+ */
+export type SnapshotMetadata = Message<"raftpb.SnapshotMetadata"> & {
+  /**
+   * @generated from field: optional raftpb.ConfState conf_state = 1;
+   */
+  confState?: ConfState | undefined;
+
+  /**
+   * @generated from field: optional uint64 index = 2;
+   */
+  index: bigint;
+
+  /**
+   * @generated from field: optional uint64 term = 3;
+   */
+  term: bigint;
+};
+
+/**
+ * Describes the message raftpb.SnapshotMetadata.
+ * Use `create(SnapshotMetadataSchema)` to create a new message.
+ */
+export const SnapshotMetadataSchema: GenMessage<SnapshotMetadata> = /*@__PURE__*/
+  messageDesc(file_raftpb_raft, 6);
+
+/**
+ * An application snapshot: the payload of a .snap file (snappb.Snapshot.data).
+ *
+ * @generated from message raftpb.Snapshot
+ */
+export type Snapshot = Message<"raftpb.Snapshot"> & {
+  /**
+   * @generated from field: optional bytes data = 1;
+   */
+  data: Uint8Array;
+
+  /**
+   * @generated from field: optional raftpb.SnapshotMetadata metadata = 2;
+   */
+  metadata?: SnapshotMetadata | undefined;
+};
+
+/**
+ * Describes the message raftpb.Snapshot.
+ * Use `create(SnapshotSchema)` to create a new message.
+ */
+export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
+  messageDesc(file_raftpb_raft, 7);
 
 /**
  * @generated from enum raftpb.EntryType
