@@ -2,8 +2,8 @@
  * Locks exclude a real etcd 3.4 server, both ways (issue 11): while etcd runs, this library
  * cannot open its WAL for writing, repair it or purge a segment etcd holds; while this library
  * writes a WAL, etcd cannot start on that data directory, and starts once the writer closes.
- * Runs where the adapter's locks are OFD locks (Deno with FFI permission, Bun); Node's
- * flock(1) locks are documented not to exclude etcd, and the test says so and skips there.
+ * Runs where the adapter's locks are OFD locks: Deno with FFI permission, Bun, and Node (its
+ * Perl lock helper); elsewhere the test says why and skips.
  */
 
 import { readdir } from "node:fs/promises";

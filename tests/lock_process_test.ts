@@ -5,14 +5,15 @@
  */
 
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { EntryType, WAL } from "../mod.ts";
-import { withTempDir } from "./helpers.ts";
+import { RUNTIME, withTempDir } from "./helpers.ts";
+import { NodeFileSystem } from "../src/fs/node.ts";
 
 const script = join(process.cwd(), "tests/fixtures/try_open.ts");
 const warningScript = join(process.cwd(), "tests/fixtures/lock_warning.ts");
@@ -98,7 +99,7 @@ describe("locks across processes", () => {
     ? process.execPath
     : execFileSync("sh", ["-c", "command -v node"], { encoding: "utf8" }).trim();
 
-  test("Deno and Bun lock as etcd does (OFD) and warn of nothing; Deno without --allow-ffi and Node warn once that their locks do not exclude etcd", async () => {
+  test("Deno, Bun and Node lock as etcd does (OFD) and warn of nothing; Deno without --allow-ffi warns once that its locks do not exclude etcd", async () => {
     await withTempDir(async (tmp) => {
       const deno = join(bin, "deno");
       assert.deepEqual(lockWarning(deno, ["run", "-A", warningScript, join(tmp, "a")]), {
@@ -119,8 +120,8 @@ describe("locks across processes", () => {
       });
       const nodeScript = join(buildDir, "lock_warning.mjs");
       assert.deepEqual(lockWarning(nodeBin, [nodeScript, join(tmp, "d")]), {
-        kind: "flock",
-        warnings: ["WAL locks do not exclude etcd: flock"],
+        kind: "ofd",
+        warnings: [],
         outcome: "ok",
       });
       // each child really created its WAL, and released its locks on close
@@ -128,20 +129,20 @@ describe("locks across processes", () => {
     });
   });
 
-  test("on Node, a flock(1) that cannot run is an IO error, never a lock; a missing one leaves locks to this process and says so", async () => {
+  test("on Node, a lock helper (perl) that cannot run is an IO error, never a lock; a missing one leaves locks to this process and says so", async () => {
     await withTempDir(async (tmp) => {
       const nodeScript = join(buildDir, "lock_warning.mjs");
       const fake = join(tmp, "bin");
       await mkdir(fake);
-      await writeFile(join(fake, "flock"), "not a program"); // not executable: EACCES
+      await writeFile(join(fake, "perl"), "not a program"); // not executable: EACCES
       assert.deepEqual(lockWarning(nodeBin, [nodeScript, join(tmp, "a")], { PATH: fake }), {
-        kind: "flock",
+        kind: "ofd",
         warnings: [],
         outcome: "IO",
       });
-      await chmod(join(fake, "flock"), 0o755); // runs, exits without taking the lock
+      await chmod(join(fake, "perl"), 0o755); // runs, exits without taking the lock
       assert.deepEqual(lockWarning(nodeBin, [nodeScript, join(tmp, "b")], { PATH: fake }), {
-        kind: "flock",
+        kind: "ofd",
         warnings: [],
         outcome: "IO",
       });
@@ -152,6 +153,39 @@ describe("locks across processes", () => {
         warnings: ["WAL locks do not exclude etcd: process"],
         outcome: "ok",
       });
+    });
+  });
+
+  test("on Node, one lock helper holds the locks of a WAL of many segments", {
+    skip: RUNTIME === "Node" ? false : "the Node adapter's helper runs under Node",
+  }, async () => {
+    await withTempDir(async (tmp) => {
+      const dir = join(tmp, "wal");
+      const fs = new NodeFileSystem();
+      const w = await WAL.create(dir, undefined, { fs, segmentSizeBytes: 4096 });
+      for (let i = 1; i <= 60; i++) {
+        await w.save({ term: 1n, vote: 1n, commit: BigInt(i) }, [
+          { term: 1n, index: BigInt(i), type: EntryType.Normal, data: new Uint8Array(100) },
+        ]);
+        if (i % 3 === 0) await w.cut();
+      }
+      await w.close();
+      const wal = await WAL.open(dir, undefined, { fs, segmentSizeBytes: 4096 });
+      await wal.readAll();
+      const segments = (await readdir(dir)).filter((n) => n.endsWith(".wal")).length;
+      assert.ok(segments >= 20, `segments: ${segments}`);
+      const children = (await readdir("/proc")).filter((p) => /^\d+$/.test(p)).filter((p) => {
+        try {
+          // field 4 of /proc/<pid>/stat is the parent's pid (after the parenthesized name)
+          const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+          return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1] === String(process.pid);
+        } catch {
+          return false; // exited meanwhile
+        }
+      });
+      assert.equal(children.length, 1, `child processes of this one: ${children}`);
+      await assert.rejects(WAL.open(dir, undefined, { fs }), { code: "LOCKED" });
+      await wal.close();
     });
   });
 

@@ -90,7 +90,7 @@ export class BunFileSystem extends NodeFileSystem {
     return "ofd";
   }
 
-  protected override wrap(path: string, handle: fsp.FileHandle): WalFile {
+  protected override wrap(path: string, handle: fsp.FileHandle, _writable: boolean): WalFile {
     return new BunFile(path, handle, this.libc);
   }
 }

@@ -36,7 +36,6 @@ function loadLibc(): DenoLibc | null {
         flock: { parameters: ["i32", "i32"], result: "i32" },
         open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
         close: { parameters: ["i32"], result: "i32" },
-        fstat: { parameters: ["i32", "buffer"], result: "i32" },
         __errno_location: { parameters: [], result: "pointer" },
       } as const,
     );
@@ -49,8 +48,6 @@ function loadLibc(): DenoLibc | null {
     return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
   };
   const enc = new TextEncoder();
-  const st = new Uint8Array(256); // struct stat: st_dev u64 @0, st_ino u64 @8 (x86_64, aarch64)
-  const stView = new DataView(st.buffer);
   return {
     fcntl: (fd, cmd, arg) => c.fcntl(fd, cmd, arg as Uint8Array<ArrayBuffer>),
     flock: (fd, op) => c.flock(fd, op),
@@ -58,14 +55,22 @@ function loadLibc(): DenoLibc | null {
     openSame(path, write, dev, ino) {
       const fd = c.open(enc.encode(path + "\0"), (write ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
       if (fd < 0) throw new Error(`cannot open ${path} to lock it: errno ${errno()}`);
-      if (c.fstat(fd, st) !== 0) {
-        const e = errno();
-        c.close(fd);
-        throw new Error(`cannot stat ${path} to lock it: errno ${e}`);
+      // /proc/self/fd/<fd> is the open file itself (fstat is no libc symbol before glibc 2.33)
+      let same = false;
+      try {
+        const st = Deno.statSync(`/proc/self/fd/${fd}`);
+        same = st.dev === dev && st.ino === ino;
+      } catch (e) {
+        // no read permission on /proc: the path was opened a moment ago, trust it
+        const denied = e instanceof Deno.errors.NotCapable ||
+          e instanceof Deno.errors.PermissionDenied;
+        if (!denied) {
+          c.close(fd);
+          throw new Error(`cannot stat ${path} to lock it: ${e}`);
+        }
+        same = true;
       }
-      if (
-        stView.getBigUint64(0, true) !== BigInt(dev) || stView.getBigUint64(8, true) !== BigInt(ino)
-      ) {
+      if (!same) {
         c.close(fd);
         throw new Error(`${path} was replaced while it was being locked`);
       }

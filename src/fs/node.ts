@@ -2,78 +2,21 @@
  * The node:fs adapter. Bun's adapter (`bun.ts`) extends it with flock and fallocate through
  * bun:ffi.
  *
- * Node has no flock API. To hold a lock that other processes (Deno, Bun, etcd, another
- * Node) see, this adapter has util-linux's `flock(1)` take it: a small child process
- * `flock --nonblock <file> sh -c 'echo locked; exec cat'` holds the lock for as long as its
- * stdin is open. Closing the file closes that pipe; if this process dies, the kernel closes
- * it, `cat` exits and the lock is released as a flock held by the process itself would be.
- * A flock does not exclude etcd, whose locks are OFD locks (Linux keeps the two apart): the
- * Deno and Bun adapters take both. Where `flock(1)` is not installed the lock falls back to
- * this process only; when it cannot be started (a process limit, ...) `tryLock` throws.
+ * Node has no lock API: one helper process per process takes etcd's OFD lock and a flock on
+ * each locked file (`node_lock_helper.ts`), so Node's locks exclude etcd and every adapter of
+ * this library as Deno's and Bun's do. Without Perl they hold within this process only.
  *
  * @module
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
+import process from "node:process";
 import { fdatasyncSync, writeSync } from "node:fs";
 import * as fsp from "node:fs/promises";
+import { lockHelper } from "./node_lock_helper.ts";
 import type { FileInfo, FileSystem, LockKind, OpenOptions, WalFile } from "./types.ts";
 
-/** Files (device:inode) locked by this process: flock(1) would not refuse our own lock. */
+/** Files (device:inode) locked by this process, where Perl is missing (in-process locks). */
 const heldLocks = new Set<string>();
-
-/** flock(1)'s exit status for "already locked" (we pass it with --conflict-exit-code). */
-const CONFLICT = 75;
-
-/** Set once flock(1) was found missing: locks are this process's only from then on. */
-let flockMissing = false;
-
-/**
- * Takes an exclusive flock on `path` in a child process. Resolves with the child holding it,
- * null when another holder has it, or "unavailable" when flock(1) is not installed; rejects
- * when it could not be run or failed otherwise.
- */
-function flockHelper(path: string): Promise<ChildProcess | null | "unavailable"> {
-  if (flockMissing) return Promise.resolve("unavailable");
-  return new Promise((resolve, reject) => {
-    const failed = (why: string) => reject(new Error(`cannot lock ${path} with flock(1): ${why}`));
-    let child: ChildProcess;
-    try {
-      child = spawn(
-        "flock",
-        [
-          "--nonblock",
-          "--conflict-exit-code",
-          String(CONFLICT),
-          path,
-          "sh",
-          "-c",
-          "echo locked; exec cat",
-        ],
-        { stdio: ["pipe", "pipe", "ignore"] },
-      );
-    } catch (e) {
-      failed(String(e));
-      return;
-    }
-    child.once("error", (e) => {
-      if ((e as { code?: string }).code !== "ENOENT") return failed(String(e));
-      flockMissing = true;
-      resolve("unavailable");
-    });
-    child.once("exit", (code, signal) => {
-      if (code === CONFLICT) resolve(null);
-      else failed(`it exited with ${signal ?? code}`);
-    });
-    child.stdout!.once("data", () => {
-      // The lock is held; let this process exit without waiting for the helper.
-      child.stdout!.destroy();
-      (child.stdin as unknown as { unref?: () => void }).unref?.();
-      child.unref();
-      resolve(child);
-    });
-  });
-}
 
 /** A node:fs file handle with serialized, complete, positional reads and writes. */
 export class NodeFile implements WalFile {
@@ -84,13 +27,17 @@ export class NodeFile implements WalFile {
   private queue: Promise<unknown> = Promise.resolve();
   /** Asynchronous operations queued or running: the blocking calls must not overlap them. */
   private inFlight = 0;
+  /** The in-process lock's key, where the helper is unavailable. */
   private lockKey: string | null = null;
-  private lockHelper: ChildProcess | null = null;
+  /** The helper's id of this file's lock. */
+  private lockId: number | null = null;
+  private readonly writable: boolean;
 
-  /** Wraps an open handle. */
-  constructor(path: string, handle: fsp.FileHandle) {
+  /** Wraps an open handle (`writable` when opened for writing). */
+  constructor(path: string, handle: fsp.FileHandle, writable = true) {
     this.path = path;
     this.handle = handle;
+    this.writable = writable;
   }
 
   /** Runs `op` after every earlier operation on this file: writes never interleave. */
@@ -171,24 +118,19 @@ export class NodeFile implements WalFile {
   }
 
   async tryLock(): Promise<boolean> {
-    // Keyed by inode, not path: a locked segment keeps its lock when it is renamed.
-    const st = await this.handle.stat();
+    if (this.lockId !== null || this.lockKey !== null) return true;
+    // the helper checks the device and inode, so a file renamed or replaced is not mistaken
+    const st = await this.handle.stat({ bigint: true });
+    const r = await lockHelper.lock(this.path, st.dev, st.ino, this.writable && !st.isDirectory());
+    if (r === null) return false;
+    if (r !== "unavailable") {
+      this.lockId = r;
+      return true;
+    }
     const key = `${st.dev}:${st.ino}`;
     if (heldLocks.has(key)) return false;
     heldLocks.add(key);
-    let helper;
-    try {
-      helper = await flockHelper(this.path);
-    } catch (e) {
-      heldLocks.delete(key);
-      throw e;
-    }
-    if (helper === null) {
-      heldLocks.delete(key);
-      return false;
-    }
     this.lockKey = key;
-    if (helper !== "unavailable") this.lockHelper = helper;
     return true;
   }
 
@@ -196,19 +138,13 @@ export class NodeFile implements WalFile {
     return this.serial(async () => {
       if (this.lockKey !== null) heldLocks.delete(this.lockKey);
       this.lockKey = null;
-      const helper = this.lockHelper;
-      this.lockHelper = null;
-      if (helper !== null && helper.exitCode === null) {
-        // cat sees EOF and exits, then flock(1) releases the lock: wait, so the lock is
-        // free when close() resolves (but never hang on a stuck helper)
-        const exited = new Promise((r) => helper.once("exit", r));
-        helper.stdin?.end();
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const stuck = new Promise((r) => (timer = setTimeout(r, 2000)));
-        await Promise.race([exited, stuck]);
-        clearTimeout(timer);
+      const id = this.lockId;
+      this.lockId = null;
+      try {
+        if (id !== null) await lockHelper.unlock(id);
+      } finally {
+        await this.handle.close();
       }
-      await this.handle.close();
     });
   }
 }
@@ -217,14 +153,14 @@ export class NodeFile implements WalFile {
 export class NodeFileSystem implements FileSystem {
   readonly name: string = "node";
 
-  /** `"flock"` through flock(1) (not etcd's OFD locks); `"process"` where it is missing. */
+  /** `"ofd"` through the Perl lock helper (`node_lock_helper.ts`); `"process"` without Perl. */
   lockKind(): LockKind {
-    return flockMissing ? "process" : "flock";
+    return lockHelper.missing ? "process" : process.platform === "linux" ? "ofd" : "flock";
   }
 
   /** Wraps a freshly opened handle; Bun's adapter overrides this to add flock. */
-  protected wrap(path: string, handle: fsp.FileHandle): WalFile {
-    return new NodeFile(path, handle);
+  protected wrap(path: string, handle: fsp.FileHandle, writable: boolean): WalFile {
+    return new NodeFile(path, handle, writable);
   }
 
   async open(path: string, options: OpenOptions = {}): Promise<WalFile> {
@@ -232,7 +168,7 @@ export class NodeFileSystem implements FileSystem {
     // "a+" would force appends; open with O_CREAT then reopen read-write for positional writes
     if (options.create) await (await fsp.open(path, flags, 0o600)).close();
     const handle = await fsp.open(path, options.create || options.write ? "r+" : "r");
-    return this.wrap(path, handle);
+    return this.wrap(path, handle, options.create === true || options.write === true);
   }
 
   readDir(path: string): Promise<string[]> {

@@ -66,8 +66,9 @@ export class Snapshotter {
    */
   async save(snapshot: RaftSnapshot): Promise<void> {
     const { index, term } = snapshot.metadata;
-    if (typeof index !== "bigint" || typeof term !== "bigint" || index < 0n || term < 0n) {
-      throw new WalError("INVALID_ARGUMENT", "snapshot metadata index and term must be bigints");
+    const u64 = (v: unknown) => typeof v === "bigint" && v >= 0n && v < 1n << 64n;
+    if (!u64(index) || !u64(term)) {
+      throw new WalError("INVALID_ARGUMENT", "snapshot index and term must be uint64 bigints");
     }
     // etcd's SaveSnap skips an empty snapshot (raft.IsEmptySnap: index 0): so does this
     if (index === 0n) return;

@@ -35,7 +35,7 @@ export async function createWal(
     throw ioError(e, "cannot create parent directory", parent);
   });
   const guard = await lockDirectory(fs, parent);
-  warnWeakLocks(options); // after a lock: Node learns only then whether flock(1) exists
+  warnWeakLocks(options); // after a lock: Node learns only then whether Perl exists
   try {
     return await createLocked(options, dir, metadata);
   } finally {

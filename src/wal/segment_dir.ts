@@ -92,8 +92,8 @@ export function warnWeakLocks(options: ResolvedOptions): void {
     adapter: options.fs.name,
     lockKind: kind,
     why: kind === "flock"
-      ? "flock only (Deno without --allow-ffi, Node, or not Linux): etcd's OFD locks ignore it"
-      : "no cross-process lock at all: flock(1) is not installed",
+      ? "flock only (Deno without --allow-ffi, or not Linux): etcd's OFD locks ignore it"
+      : "no cross-process lock at all: Node's lock helper needs perl, which is not installed",
   });
 }
 
