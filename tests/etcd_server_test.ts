@@ -23,6 +23,7 @@ import {
   killEtcd,
   post,
   requireEtcdInCi,
+  sleep,
   startReady,
   type Status,
   status,
@@ -74,7 +75,13 @@ describe("a real etcd 3.4 server's WAL", { skip: missing ?? false }, () => {
           await post(`${server.url}/v3/kv/put`, { key: b64(key), value });
           written.push(key);
         }
+        // etcd applies in its own goroutine: a put's reply can come a moment before the applied
+        // index counts it (seen under load in CI), so wait (bounded) for the two to agree
         reported = await status(server);
+        for (let i = 0; i < 50 && reported.raftAppliedIndex !== reported.raftIndex; i++) {
+          await sleep(100);
+          reported = await status(server);
+        }
         const exit = await stopEtcd(server);
         // etcd runs its shutdown handlers, then re-raises SIGTERM on itself
         assert.ok(exit === "SIGTERM" || exit === 0, `etcd exit: ${exit}\n${server.log()}`);
