@@ -108,6 +108,11 @@ export function emptyHardState(): HardState {
   return { term: 0n, vote: 0n, commit: 0n };
 }
 
+/** A new, empty ConfState: no members, no joint configuration. */
+export function emptyConfState(): ConfState {
+  return { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
+}
+
 /** A HardState of all zeros, which raft treats as "nothing to save". */
 export function isEmptyHardState(s: HardState): boolean {
   return s.term === 0n && s.vote === 0n && s.commit === 0n;

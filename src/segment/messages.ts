@@ -13,6 +13,7 @@
 
 import {
   type ConfState,
+  emptyConfState,
   emptyHardState,
   type Entry,
   type HardState,
@@ -249,17 +250,7 @@ export function readSnapshot(r: Reader, buf: Uint8Array, start: number, end: num
     else if (field === 3) {
       r.expect(2);
       const e = r.delimited();
-      s.confState = readConfState(
-        r,
-        e,
-        s.confState ?? {
-          voters: [],
-          learners: [],
-          votersOutgoing: [],
-          learnersNext: [],
-          autoLeave: false,
-        },
-      );
+      s.confState = readConfState(r, e, s.confState ?? emptyConfState());
     } else r.skip(r.wire);
   }
   return s;

@@ -13,7 +13,7 @@ import { WalError } from "../errors.ts";
 import { crc32c } from "../segment/crc32c.ts";
 import { confStateSize, readConfState, writeConfState } from "../segment/messages.ts";
 import { ByteWriter, ProtobufError, Reader, varint64Size, varintSize } from "../segment/wire.ts";
-import type { ConfState } from "../types.ts";
+import { type ConfState, emptyConfState } from "../types.ts";
 
 /** raftpb.SnapshotMetadata: where in the log a snapshot stands, and the membership there. */
 export interface SnapshotMetadata {
@@ -31,11 +31,6 @@ export interface RaftSnapshot {
   data: Uint8Array;
   /** Index, term and membership. */
   metadata: SnapshotMetadata;
-}
-
-/** An empty ConfState. */
-function emptyConfState(): ConfState {
-  return { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
 }
 
 /** The raftpb.Snapshot bytes of `s` (etcd's pbutil.MustMarshal). */
