@@ -15,8 +15,10 @@ import { realpathSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { runCli } from "./src/cli.ts";
+import { spawnLineProcess } from "./src/fs/line_process.ts";
 
 export { type CliIO, runCli } from "./src/cli.ts";
+export type { LineProcess, LineProcessExit, LineReply } from "./src/fs/line_process.ts";
 
 /**
  * Whether this module is the program being run. Deno, Bun and Node 24.2+ set
@@ -40,6 +42,8 @@ if (isMain()) {
   const code = await runCli(process.argv.slice(2), {
     out: (line) => process.stdout.write(line + "\n"),
     err: (line) => process.stderr.write(line + "\n"),
+    write: (bytes) => process.stdout.write(bytes),
+    spawn: spawnLineProcess,
     // progress only on a terminal: overwrite one line in place, clear it at the end
     progress: tty
       ? (text) => process.stderr.write(text === null ? "\r\x1b[K" : `\r\x1b[K${text}`)

@@ -15,6 +15,7 @@ import { type CheckOptions, verify } from "./check/verify.ts";
 import { statWal } from "./check/stat.ts";
 import type { Entry, Snapshot } from "./types.ts";
 import type { WalOptions } from "./options.ts";
+import type { LineProcess } from "./fs/line_process.ts";
 import { WAL } from "./wal.ts";
 
 /** Where the CLI writes: standard output and standard error, a line at a time. */
@@ -28,6 +29,17 @@ export interface CliIO {
    * Left out when output is not a terminal, so piped output stays quiet.
    */
   progress?(text: string | null): void;
+  /**
+   * Writes bytes to standard output exactly as given (no newline added), for output that
+   * must match another tool's byte for byte. Without it, the text goes to {@link out} a line
+   * at a time (a last line without "\n" is still printed as a line).
+   */
+  write?(bytes: Uint8Array): void;
+  /**
+   * Starts a child process spoken to a line at a time (`dump-logs -stream-decoder`). Without
+   * it, that flag fails with `INVALID_ARGUMENT`.
+   */
+  spawn?(command: string, args: readonly string[]): LineProcess;
 }
 
 const USAGE: Record<string, string> = {

@@ -1,0 +1,119 @@
+/**
+ * A child process spoken to a line at a time, for `wal dump-logs -stream-decoder`: one line
+ * in on its standard input, one line back from its standard output. Built on
+ * `node:child_process`, which Deno, Bun and Node all provide; the CLI's core reaches it only
+ * through {@link LineProcess}.
+ *
+ * @module
+ */
+
+import { spawn } from "node:child_process";
+
+/** What a finished child process left: how it ended and everything it wrote to stderr. */
+export interface LineProcessExit {
+  /** Its exit code; null when a signal ended it. */
+  code: number | null;
+  /** The signal that ended it, if one did. */
+  signal: string | null;
+  /** Everything it wrote to standard error. */
+  stderr: Uint8Array;
+}
+
+/** One line of a child's output, or what it wrote before its output ended. */
+export interface LineReply {
+  /** The line with its "\n", or the bytes before the end of output (maybe none). */
+  line: Uint8Array;
+  /** True when the output ended before a "\n". */
+  eof: boolean;
+}
+
+/** A child process that answers each line written to it with a line. */
+export interface LineProcess {
+  /** Writes `line` and a "\n" to its standard input; resolves with its next output line. */
+  exchange(line: string): Promise<LineReply>;
+  /** Closes its standard input and waits for it to exit. */
+  finish(): Promise<LineProcessExit>;
+}
+
+const NL = 0x0a;
+
+/**
+ * Starts `command` with `args` (a bare name is looked up on PATH, as Go's exec.Command
+ * does). A command that cannot start rejects the first {@link LineProcess.exchange} or
+ * {@link LineProcess.finish} with the spawn error.
+ */
+export function spawnLineProcess(command: string, args: readonly string[]): LineProcess {
+  const child = spawn(command, [...args], { stdio: ["pipe", "pipe", "pipe"] });
+  let pending: Uint8Array = new Uint8Array(0);
+  let ended = false;
+  let failure: Error | null = null;
+  let waiter: (() => void) | null = null;
+  const stderr: Uint8Array[] = [];
+  const wake = () => {
+    const w = waiter;
+    waiter = null;
+    w?.();
+  };
+  const exited = new Promise<LineProcessExit>((resolve, reject) => {
+    child.on("error", (e) => {
+      failure = e;
+      ended = true;
+      wake();
+      reject(e);
+    });
+    child.on("close", (code, signal) => {
+      resolve({ code, signal, stderr: concat(stderr) });
+    });
+  });
+  exited.catch(() => {}); // the error also reaches exchange() or finish()
+  child.stdout.on("data", (chunk: Uint8Array) => {
+    pending = concat([pending, chunk]);
+    wake();
+  });
+  child.stdout.on("end", () => {
+    ended = true;
+    wake();
+  });
+  child.stderr.on("data", (chunk: Uint8Array) => stderr.push(chunk));
+  // A decoder that exits without reading its input makes our writes fail with EPIPE: its
+  // output (or its absence) is what is reported, not the write.
+  child.stdin.on("error", () => {});
+
+  return {
+    async exchange(line: string): Promise<LineReply> {
+      if (failure !== null) throw failure;
+      child.stdin.write(line + "\n");
+      for (;;) {
+        const nl = pending.indexOf(NL);
+        if (nl >= 0) {
+          const out = pending.slice(0, nl + 1);
+          pending = pending.slice(nl + 1);
+          return { line: out, eof: false };
+        }
+        if (failure !== null) throw failure;
+        if (ended) {
+          const out = pending;
+          pending = new Uint8Array(0);
+          return { line: out, eof: true };
+        }
+        await new Promise<void>((resolve) => (waiter = resolve));
+      }
+    },
+    finish(): Promise<LineProcessExit> {
+      child.stdin.end();
+      return exited;
+    },
+  };
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
