@@ -6,6 +6,7 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_gogoproto_gogo } from "../gogoproto/gogo_pb.ts";
 import type { ConfState } from "../raftpb/raft_pb.ts";
 import { file_raftpb_raft } from "../raftpb/raft_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file walpb/record.proto.
  */
 export const file_walpb_record: GenFile = /*@__PURE__*/
-  fileDesc("ChJ3YWxwYi9yZWNvcmQucHJvdG8SBXdhbHBiIjEKBlJlY29yZBIMCgR0eXBlGAEgASgDEgsKA2NyYxgCIAEoDRIMCgRkYXRhGAMgASgMIk4KCFNuYXBzaG90Eg0KBWluZGV4GAEgASgEEgwKBHRlcm0YAiABKAQSJQoKY29uZl9zdGF0ZRgDIAEoCzIRLnJhZnRwYi5Db25mU3RhdGU", [file_raftpb_raft]);
+  fileDesc("ChJ3YWxwYi9yZWNvcmQucHJvdG8SBXdhbHBiIj0KBlJlY29yZBISCgR0eXBlGAEgASgDQgTI3h8AEhEKA2NyYxgCIAEoDUIEyN4fABIMCgRkYXRhGAMgASgMIloKCFNuYXBzaG90EhMKBWluZGV4GAEgASgEQgTI3h8AEhIKBHRlcm0YAiABKARCBMjeHwASJQoKY29uZl9zdGF0ZRgDIAEoCzIRLnJhZnRwYi5Db25mU3RhdGU", [file_gogoproto_gogo, file_raftpb_raft]);
 
 /**
  * @generated from message walpb.Record
