@@ -17,6 +17,7 @@ import type { Entry, Snapshot } from "./types.ts";
 import type { WalOptions } from "./options.ts";
 import type { LineProcess } from "./fs/line_process.ts";
 import { WAL } from "./wal.ts";
+import { DUMP_LOGS_USAGE, dumpLogs } from "./etcd/dump_logs.ts";
 
 /** Where the CLI writes: standard output and standard error, a line at a time. */
 export interface CliIO {
@@ -48,6 +49,8 @@ const USAGE: Record<string, string> = {
 Inspect, verify and repair an etcd-format write-ahead log directory.
 
 commands:
+  dump-logs <data-dir>  etcd-dump-logs: an etcd data directory's WAL from its snapshot,
+                    entries decoded as etcd's tool prints them (read-only)
   dump <dir>        print metadata, hard state and entries (read-only, takes no lock)
   verify <dir>      check every record and the snapshot, without locking
   repair <dir>      cut a torn tail off the last segment (keeps <segment>.broken)
@@ -80,6 +83,7 @@ configuration the outgoing voters, the learners to come and auto-leave). json pr
 [{"index","term","confState":{"voters":[...],"learners","votersOutgoing","learnersNext",
 "autoLeave"}}] with uint64 values as decimal strings; confState is absent when the record
 has none (etcd 3.4).`,
+  "dump-logs": DUMP_LOGS_USAGE,
   stat: `usage: wal stat <dir>
 
 Lists each segment with its sequence number, index range, used and allocated bytes, and
@@ -384,6 +388,7 @@ const COMMANDS: Record<
   (argv: readonly string[], io: CliIO, options: WalOptions) => Promise<number>
 > = {
   dump,
+  "dump-logs": dumpLogs,
   verify: verifyCmd,
   repair: repairCmd,
   snapshots: snapshotsCmd,

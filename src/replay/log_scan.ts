@@ -22,6 +22,11 @@ export interface LogScanOptions {
   start: Snapshot;
   /** Throw the torn tail instead of ending quietly (write mode: appends need a clean end). */
   requireCleanEnd: boolean;
+  /**
+   * False: no snapshot record need match `start` (etcd-dump-logs's `-start-index`, which
+   * goes on after `ErrSnapshotNotFound`); one that has its index must still have its term.
+   */
+  requireSnapshot?: boolean;
   /** Called for each entry record; may throw (a WalError, or a ProtobufError to say DECODE). */
   onEntry: (rec: RecordView, at: RecordPosition) => void;
   /** Called as each segment starts: `done` of `total`. */
@@ -68,6 +73,6 @@ export async function scanLog(o: LogScanOptions): Promise<LogScan> {
   );
   o.onScanned?.();
   if (end.torn !== null && o.requireCleanEnd) throw end.torn;
-  checks.requireMatch(o.dir, end.torn);
+  if (o.requireSnapshot !== false) checks.requireMatch(o.dir, end.torn);
   return { metadata: checks.metadata ?? null, state, end };
 }

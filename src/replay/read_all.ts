@@ -24,13 +24,15 @@ export interface Replayed {
 
 /**
  * Replays `files` from `start`. Entries' data are views into the segments' window buffers,
- * which are never reused. With `requireCleanEnd`, a torn tail throws `UNEXPECTED_EOF`.
+ * which are never reused. With `requireCleanEnd`, a torn tail throws `UNEXPECTED_EOF`;
+ * without `requireSnapshot`, no snapshot record need match `start`.
  */
 export async function replayAll(
   dir: string,
   files: readonly SegmentFile[],
   start: Snapshot,
   requireCleanEnd: boolean,
+  requireSnapshot = true,
 ): Promise<Replayed> {
   const entries: Entry[] = [];
   const seq = new EntrySequence(start.index);
@@ -40,6 +42,7 @@ export async function replayAll(
     files,
     start,
     requireCleanEnd,
+    requireSnapshot,
     onEntry: (rec, at) => {
       const e = rec.entry();
       lastIndex = e.index;

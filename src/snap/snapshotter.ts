@@ -18,6 +18,11 @@ import { decodeSnapFile, encodeSnapFile, type RaftSnapshot } from "./snap_codec.
 export interface SnapshotterOptions {
   /** The file system adapter; default: the running runtime's. */
   fs?: FileSystem;
+  /**
+   * Leave a file that is not a readable snapshot where it is, instead of renaming it
+   * `<name>.broken` as etcd does: for tools that only look (`wal dump-logs`).
+   */
+  keepBroken?: boolean;
 }
 
 const hex16 = (v: bigint) => v.toString(16).padStart(16, "0");
@@ -117,8 +122,8 @@ export class Snapshotter {
 
   /**
    * Reads one snapshot file by name. A file that is not a readable snapshot (empty, zero
-   * CRC, CRC mismatch, bad protobuf) is renamed `<name>.broken`, as etcd does, and its
-   * error thrown; an I/O failure is thrown as `IO` and the file left alone.
+   * CRC, CRC mismatch, bad protobuf) is renamed `<name>.broken`, as etcd does (unless
+   * `keepBroken`), and its error thrown; an I/O failure is thrown as `IO` and the file left alone.
    */
   async read(name: string): Promise<RaftSnapshot> {
     const fs = await this.fs();
@@ -139,7 +144,7 @@ export class Snapshotter {
     try {
       return decodeSnapFile(bytes, path);
     } catch (e) {
-      if (e instanceof WalError && BROKEN.has(e.code)) {
+      if (e instanceof WalError && BROKEN.has(e.code) && this.options.keepBroken !== true) {
         await fs.rename(path, path + ".broken").catch(() => {});
       }
       throw e;
@@ -153,7 +158,7 @@ export class Snapshotter {
       try {
         s = await this.read(name);
       } catch (e) {
-        if (e instanceof WalError && BROKEN.has(e.code)) continue; // renamed .broken
+        if (e instanceof WalError && BROKEN.has(e.code)) continue; // renamed .broken, or kept
         throw e;
       }
       if (match(s)) return s;

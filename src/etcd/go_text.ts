@@ -1,0 +1,153 @@
+/**
+ * Go's compact protobuf text format, as the `String()` of etcd's gogoproto messages prints
+ * them (`header:<ID:7 > put:<key:"k" value:"v" > `), from a {@link GoMessage} and its
+ * generated descriptor: fields in declaration order, each `name:value ` with the .proto's
+ * field name, messages as `name:<...> `, enums by name, strings and bytes escaped as
+ * {@link protoTextQuote} does, unknown fields last as `number:value `. What Go skips is
+ * skipped: proto3 fields at their zero value, unset message fields, and proto2 fields that
+ * gogoproto makes plain values (`(gogoproto.nullable) = false`) when zero. A field added
+ * to a .proto prints with no change here.
+ *
+ * @module
+ */
+
+import {
+  type DescEnum,
+  type DescField,
+  getOption,
+  hasOption,
+  ScalarType,
+} from "@bufbuild/protobuf";
+import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
+import { nullable } from "../../gen/gogoproto/gogo_pb.ts";
+import { emptyGoMessage, type GoMessage, type GoValue } from "./go_wire.ts";
+import { goQuote, protoTextQuote } from "./go_quote.ts";
+
+/**
+ * The compact text of `m`, as Go's `proto.CompactTextString` prints it (each field followed
+ * by a space; an empty message is "").
+ */
+export function goText(m: GoMessage): string {
+  let out = "";
+  for (const member of m.desc.members) {
+    if (member.kind === "oneof") {
+      const f = m.oneofs.get(member);
+      if (f !== undefined) out += f.name + ":" + value(f, m.values.get(f.number)![0]) + " ";
+      continue;
+    }
+    const f = member;
+    const vs = m.values.get(f.number);
+    if (f.fieldKind === "list") {
+      for (const v of vs ?? []) out += f.name + ":" + value(f, v) + " ";
+      continue;
+    }
+    if (f.oneof !== undefined) continue; // printed with its oneof
+    const v = vs?.[0];
+    if (f.fieldKind === "message") {
+      if (v !== undefined) out += f.name + ":" + value(f, v) + " ";
+      else if (plainInGo(f)) out += f.name + ":<" + goText(emptyGoMessage(f.message)) + "> ";
+      continue;
+    }
+    if (v === undefined) continue;
+    const implicit = f.presence === FeatureSet_FieldPresence.IMPLICIT;
+    const isBytes = v instanceof Uint8Array;
+    // proto3 (implicit presence) and gogoproto's plain proto2 fields skip zero values; Go's
+    // proto2 pointers and byte slices print whenever set.
+    if ((implicit || (plainInGo(f) && !isBytes)) && isZero(v)) continue;
+    out += f.name + ":" + value(f, v) + " ";
+  }
+  for (const u of m.unknown) out += unknownText(u);
+  return out;
+}
+
+/** Whether gogoproto makes `f` a plain Go value rather than a pointer. */
+function plainInGo(f: DescField): boolean {
+  return hasOption(f, nullable) && !getOption(f, nullable);
+}
+
+function isZero(v: GoValue): boolean {
+  if (v instanceof Uint8Array) return v.length === 0;
+  return v === 0n || v === 0;
+}
+
+function value(f: DescField, v: GoValue): string {
+  if (typeof v === "object" && !(v instanceof Uint8Array)) return "<" + goText(v) + ">";
+  const e = f.fieldKind === "enum" || (f.fieldKind === "list" && f.listKind === "enum")
+    ? f.enum
+    : undefined;
+  if (e !== undefined) return enumName(e, Number(BigInt.asIntN(32, v as bigint)));
+  return scalarText(f.scalar ?? ScalarType.BYTES, v);
+}
+
+function enumName(e: DescEnum, n: number): string {
+  return e.values.find((x) => x.number === n)?.name ?? String(n);
+}
+
+const floatView = new DataView(new ArrayBuffer(8));
+
+/** A scalar as Go's `fmt` prints it. */
+function scalarText(t: ScalarType, v: bigint | number | Uint8Array): string {
+  if (v instanceof Uint8Array) return protoTextQuote(v);
+  switch (t) {
+    case ScalarType.BOOL:
+      return v !== 0n ? "true" : "false";
+    case ScalarType.INT32:
+    case ScalarType.SFIXED32:
+      return String(BigInt.asIntN(32, BigInt(v)));
+    case ScalarType.UINT32:
+      return String(BigInt.asUintN(32, BigInt(v)));
+    case ScalarType.INT64:
+    case ScalarType.SFIXED64:
+      return String(BigInt.asIntN(64, BigInt(v)));
+    case ScalarType.SINT32:
+    case ScalarType.SINT64: {
+      const u = BigInt(v);
+      return String((u >> 1n) ^ -(u & 1n));
+    }
+    case ScalarType.FLOAT:
+      floatView.setUint32(0, Number(v), true);
+      return goFloat(floatView.getFloat32(0, true));
+    case ScalarType.DOUBLE:
+      floatView.setBigUint64(0, BigInt(v), true);
+      return goFloat(floatView.getFloat64(0, true));
+    default:
+      return String(v); // uint64, fixed64, fixed32
+  }
+}
+
+/** Go's `%v` of a float for the common cases (no etcd entry message has a float field). */
+function goFloat(x: number): string {
+  if (Number.isNaN(x)) return "NaN";
+  if (!Number.isFinite(x)) return x > 0 ? "+Inf" : "-Inf";
+  return String(x).replace(/e([+-])(\d)$/, "e$10$2");
+}
+
+/** One unknown field as Go's text marshaler prints it: `number:value `. */
+function unknownText(raw: Uint8Array): string {
+  let pos = 0;
+  const varint = (): bigint => {
+    let v = 0n;
+    for (let shift = 0n;; shift += 7n) {
+      const b = raw[pos++];
+      v |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return BigInt.asUintN(64, v);
+    }
+  };
+  const tag = varint();
+  const no = tag >> 3n;
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.length);
+  switch (Number(tag & 7n)) {
+    case 0:
+      return `${no}:${varint()} `;
+    case 1:
+      return `${no}:${view.getBigUint64(pos, true)} `;
+    case 5:
+      return `${no}:${view.getUint32(pos, true)} `;
+    case 2: {
+      const len = Number(varint());
+      return `${no}:${goQuote(raw.subarray(pos, pos + len))} `;
+    }
+    default:
+      return `${no}:/* group */ `;
+  }
+}
