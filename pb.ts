@@ -9,6 +9,10 @@
  * `toBinary(EntrySchema, toMessage(EntrySchema, entry))` equals the payload of the record
  * the WAL writes for `entry`.
  *
+ * For etcd's own entries, {@link decodeEntry} tells what an entry holds and decodes it as
+ * etcd-dump-logs does: an `etcdserverpb.InternalRaftRequest` (puts, txns, leases, auth...),
+ * a v2 `etcdserverpb.Request`, or a conf change.
+ *
  * Message types are named `…Message` here (`EntryMessage`, not `Entry`) so that they never
  * clash with the public types of `@raftlog/wal`.
  *
@@ -41,6 +45,9 @@ import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import type * as codegen from "@bufbuild/protobuf/codegenv2";
 import * as raftpb from "./gen/raftpb/raft_pb.ts";
 import * as walpb from "./gen/walpb/record_pb.ts";
+import * as etcdserverpb from "./gen/etcdserverpb/raft_internal_pb.ts";
+import * as etcdserverpbV2 from "./gen/etcdserverpb/etcdserver_pb.ts";
+import { decodeEntry as decode } from "./src/etcd/entry_decode.ts";
 import type { Entry, HardState, Snapshot } from "./src/types.ts";
 
 // Every export is declared here rather than re-exported from gen/ (docs/decisions.md, "pb.ts
@@ -559,4 +566,139 @@ function entryType(m: EntryMessage): number {
     if (u.no === 1 && u.wireType === WireType.Varint) type = new BinaryReader(u.data).int32();
   }
   return type;
+}
+
+// ---------------------------------------------------------------------------------------
+// etcd's entries
+
+/**
+ * An `etcdserverpb.InternalRaftRequest`, what etcd 3.x puts in a normal entry: a `header`
+ * (request `ID`, `username`, `auth_revision`) and one request, e.g. `put` (`key`, `value`,
+ * `lease`...), `txn`, `deleteRange`, `compaction`, `leaseGrant`, `authUserAdd`... Generated
+ * from etcd's raft_internal.proto (etcd 3.7.1, with 3.4 and 3.5's `v2`).
+ *
+ * @example
+ * ```ts
+ * import { create } from "@bufbuild/protobuf";
+ * import { InternalRaftRequestSchema, type InternalRaftRequestMessage } from "@raftlog/wal/pb";
+ *
+ * const m: InternalRaftRequestMessage = create(InternalRaftRequestSchema, {
+ *   header: { ID: 7n },
+ *   put: { key: new TextEncoder().encode("k"), value: new TextEncoder().encode("v") },
+ * });
+ * ```
+ */
+export type InternalRaftRequestMessage = etcdserverpb.InternalRaftRequest;
+
+/**
+ * A v2 `etcdserverpb.Request` (proto2), what etcd 3.4 and 3.5 put in a normal entry for the
+ * v2 store: `Method` (`PUT`, `DELETE`, `SYNC`...), `Path`, `Val` and the v2 options.
+ *
+ * @example
+ * ```ts
+ * import { create } from "@bufbuild/protobuf";
+ * import { RequestSchema, type RequestMessage } from "@raftlog/wal/pb";
+ *
+ * const m: RequestMessage = create(RequestSchema, { Method: "PUT", Path: "/0/version", Val: "3.4.0" });
+ * ```
+ */
+export type RequestMessage = etcdserverpbV2.Request;
+
+/**
+ * The `etcdserverpb.Metadata` etcd keeps in a WAL's metadata record: `NodeID` and
+ * `ClusterID`.
+ *
+ * @example
+ * ```ts
+ * import { fromBinary } from "@bufbuild/protobuf";
+ * import { WAL } from "@raftlog/wal";
+ * import { MetadataSchema } from "@raftlog/wal/pb";
+ *
+ * const wal = await WAL.openForRead("/var/lib/etcd/member/wal");
+ * const { metadata } = await wal.readAll();
+ * await wal.close();
+ * const { NodeID, ClusterID } = fromBinary(MetadataSchema, metadata);
+ * ```
+ */
+export type MetadataMessage = etcdserverpbV2.Metadata;
+
+/**
+ * The schema of `etcdserverpb.InternalRaftRequest` ({@link InternalRaftRequestMessage}).
+ *
+ * @example
+ * ```ts
+ * import { toJson } from "@bufbuild/protobuf";
+ * import { decodeEntry, InternalRaftRequestSchema } from "@raftlog/wal/pb";
+ *
+ * const d = decodeEntry({ term: 2n, index: 5n, type: 0, data: new Uint8Array([0xa2, 0x06, 0x02, 0x08, 0x07]) });
+ * if (d.kind === "internalRaftRequest") console.log(toJson(InternalRaftRequestSchema, d.message));
+ * ```
+ */
+export const InternalRaftRequestSchema: GenMessage<InternalRaftRequestMessage> =
+  etcdserverpb.InternalRaftRequestSchema;
+
+/**
+ * The schema of the v2 `etcdserverpb.Request` ({@link RequestMessage}).
+ *
+ * @example
+ * ```ts
+ * import { create, toBinary } from "@bufbuild/protobuf";
+ * import { RequestSchema } from "@raftlog/wal/pb";
+ *
+ * const bytes = toBinary(RequestSchema, create(RequestSchema, { Method: "DELETE", Path: "/a" }));
+ * ```
+ */
+export const RequestSchema: GenMessage<RequestMessage> = etcdserverpbV2.RequestSchema;
+
+/**
+ * The schema of `etcdserverpb.Metadata` ({@link MetadataMessage}).
+ *
+ * @example
+ * ```ts
+ * import { create, toBinary } from "@bufbuild/protobuf";
+ * import { MetadataSchema } from "@raftlog/wal/pb";
+ *
+ * const metadata = toBinary(MetadataSchema, create(MetadataSchema, { NodeID: 1n, ClusterID: 2n }));
+ * ```
+ */
+export const MetadataSchema: GenMessage<MetadataMessage> = etcdserverpbV2.MetadataSchema;
+
+/**
+ * What an etcd entry holds ({@link decodeEntry}): `kind` names the message. `unknown` is a
+ * normal entry that is neither an InternalRaftRequest nor a v2 Request (etcd-dump-logs
+ * prints `???` for it), a conf change entry whose data does not decode, or an entry type
+ * outside raft's three.
+ */
+export type DecodedEntry =
+  | { kind: "internalRaftRequest"; message: InternalRaftRequestMessage }
+  | { kind: "request"; message: RequestMessage }
+  | { kind: "confChange"; message: ConfChangeMessage }
+  | { kind: "confChangeV2"; message: ConfChangeV2Message }
+  | { kind: "unknown"; message: null };
+
+/**
+ * Decodes an etcd entry: which message it holds is decided as etcd-dump-logs decides it (a
+ * normal entry is an InternalRaftRequest when its bytes unmarshal as one by the rules of
+ * etcd's Go code, else a v2 Request when they unmarshal as that), and the message is
+ * protobuf-es's `fromBinary` of the generated schema. Throws a `WalError` `DECODE` in the
+ * one case protobuf-es cannot read what etcd's Go code can: a proto3 string field that is
+ * not UTF-8.
+ *
+ * @example Print the keys a Deno service's etcd WAL put
+ * ```ts
+ * import { WAL } from "@raftlog/wal";
+ * import { decodeEntry } from "@raftlog/wal/pb";
+ *
+ * const wal = await WAL.openForRead("/var/lib/etcd/member/wal");
+ * for await (const e of wal.entries()) {
+ *   const d = decodeEntry(e);
+ *   if (d.kind === "internalRaftRequest" && d.message.put !== undefined) {
+ *     console.log(e.index, new TextDecoder().decode(d.message.put.key));
+ *   }
+ * }
+ * await wal.close();
+ * ```
+ */
+export function decodeEntry(entry: Entry): DecodedEntry {
+  return decode(entry);
 }

@@ -55,8 +55,9 @@ deno check --doc-only mod.ts cli.ts testing.ts pb.ts snap.ts src/
 
 if [ -d /usr/share/gocode/src/go.etcd.io/etcd/wal ] &&
   { command -v go >/dev/null 2>&1 || [ -x /usr/lib/go/bin/go ]; }; then
-  echo "== compat/etcd34 harness (built once; the tests' own builds then find it up to date)"
+  echo "== compat/etcd34 harness and etcd's etcd-dump-logs (built once; the tests' own builds then find them up to date)"
   PATH="$PATH:/usr/lib/go/bin" sh compat/etcd34/build.sh
+  PATH="$PATH:/usr/lib/go/bin" sh compat/etcd-dump-logs/build.sh
 fi
 if ! wait "$tsc_pid"; then
   cat "$work/tsc.log"
