@@ -3,7 +3,7 @@
  * them (`header:<ID:7 > put:<key:"k" value:"v" > `), from a {@link GoMessage} and its
  * generated descriptor: fields in declaration order, each `name:value ` with the .proto's
  * field name, messages as `name:<...> `, enums by name, strings and bytes escaped as
- * {@link protoTextQuote} does, unknown fields last as `number:value `. What Go skips is
+ * {@link protoTextQuote} does, unknown fields last as `number:value ` (in proto2 messages). What Go skips is
  * skipped: proto3 fields at their zero value, unset message fields, and proto2 fields that
  * gogoproto makes plain values (`(gogoproto.nullable) = false`) when zero. A field added
  * to a .proto prints with no change here.
@@ -18,7 +18,7 @@ import {
   hasOption,
   ScalarType,
 } from "@bufbuild/protobuf";
-import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
+import { Edition, FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
 import { nullable } from "../../gen/gogoproto/gogo_pb.ts";
 import { emptyGoMessage, type GoMessage, type GoValue } from "./go_wire.ts";
 import { goQuote, protoTextQuote } from "./go_quote.ts";
@@ -56,7 +56,11 @@ export function goText(m: GoMessage): string {
     if ((implicit || (plainInGo(f) && !isBytes)) && isZero(v)) continue;
     out += f.name + ":" + value(f, v) + " ";
   }
-  for (const u of m.unknown) out += unknownText(u);
+  // etcd 3.4's Go structs keep unknown fields (XXX_unrecognized) in its proto2 messages
+  // only (raftpb, walpb, the v2 Request); its proto3 ones drop them.
+  if (m.desc.file.edition === Edition.EDITION_PROTO2) {
+    for (const u of m.unknown) out += unknownText(u);
+  }
   return out;
 }
 
