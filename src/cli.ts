@@ -64,7 +64,8 @@ Run 'wal <command> --help' for a command's options.`,
 Replays the WAL read-only from the snapshot (default index 0, term 0) and prints what it
 holds. A torn tail ends the listing, as etcd's read mode does. json prints
 {"metadata":"<hex>","state":{"term","vote","commit"},"entries":[{"term","index","type","data"}]}
-with uint64 values as decimal strings and bytes as hex.`,
+with uint64 values as decimal strings and bytes as hex. For an etcd data directory, whose
+entries etcd's tools decode, use 'wal dump-logs'.`,
   verify: `usage: wal verify <dir> [--snap-index N --snap-term T]
 
 Reads every record from the snapshot on and checks CRCs, the crc chain, metadata and that
