@@ -16,6 +16,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { runCli } from "./src/cli.ts";
 import { spawnLineProcess } from "./src/fs/line_process.ts";
+import { Stdout } from "./src/fs/stdout.ts";
 
 export { type CliIO, runCli } from "./src/cli.ts";
 export type { LineProcess, LineProcessExit, LineReply } from "./src/fs/line_process.ts";
@@ -39,15 +40,19 @@ function isMain(): boolean {
 
 if (isMain()) {
   const tty = process.stderr.isTTY === true;
+  const stdout = new Stdout();
+  const stderr = (text: string) => {
+    stdout.flush();
+    process.stderr.write(text);
+  };
   const code = await runCli(process.argv.slice(2), {
-    out: (line) => process.stdout.write(line + "\n"),
-    err: (line) => process.stderr.write(line + "\n"),
-    write: (bytes) => process.stdout.write(bytes),
+    out: (line) => stdout.write(line + "\n"),
+    err: (line) => stderr(line + "\n"),
+    write: (bytes) => stdout.write(bytes),
     spawn: spawnLineProcess,
     // progress only on a terminal: overwrite one line in place, clear it at the end
-    progress: tty
-      ? (text) => process.stderr.write(text === null ? "\r\x1b[K" : `\r\x1b[K${text}`)
-      : undefined,
+    progress: tty ? (text) => stderr(text === null ? "\r\x1b[K" : `\r\x1b[K${text}`) : undefined,
   });
   process.exitCode = code;
+  stdout.flush();
 }
