@@ -137,7 +137,7 @@ function bytesField(m: GoMessage, name: string): Uint8Array {
 
 /** `method=ConfChangeAddNode id=8425f172696c3d59`. */
 function confChangeText(m: GoMessage): string {
-  const t = Number(BigInt.asIntN(32, uintField(m, "type")));
+  const t = Number(uintField(m, "type") & 0xffffffffn) | 0; // Go's int32 enum
   const name = ConfChangeTypeSchema.values.find((v) => v.number === t)?.name ?? String(t);
   return `method=${name} id=${goID(uintField(m, "node_id"))}`;
 }
@@ -149,7 +149,8 @@ function requestText(m: GoMessage): Piece[] {
   const methodText = new TextDecoder().decode(method);
   if (method.length === 0) return ["\tnoop"];
   if (methodText === "SYNC") {
-    const t = BigInt.asIntN(64, uintField(m, "Time"));
+    const u = uintField(m, "Time");
+    const t = u >= 1n << 63n ? u - (1n << 64n) : u; // Go's int64
     return [`\tmethod=SYNC time=${goQuote(new TextEncoder().encode(goTimeUTC(t)))}`];
   }
   if (methodText === "QGET" || methodText === "DELETE") {

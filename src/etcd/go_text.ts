@@ -20,7 +20,7 @@ import {
 } from "@bufbuild/protobuf";
 import { Edition, FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
 import { nullable } from "../../gen/gogoproto/gogo_pb.ts";
-import { emptyGoMessage, type GoMessage, type GoValue } from "./go_wire.ts";
+import { Cursor, emptyGoMessage, type GoMessage, type GoValue } from "./go_wire.ts";
 import { goQuote, protoTextQuote } from "./go_quote.ts";
 
 /**
@@ -50,10 +50,10 @@ export function goText(m: GoMessage): string {
     }
     if (v === undefined) continue;
     const implicit = f.presence === FeatureSet_FieldPresence.IMPLICIT;
-    const isBytes = v instanceof Uint8Array;
-    // proto3 (implicit presence) and gogoproto's plain proto2 fields skip zero values; Go's
-    // proto2 pointers and byte slices print whenever set.
-    if ((implicit || (plainInGo(f) && !isBytes)) && isZero(v)) continue;
+    const isByteSlice = f.fieldKind === "scalar" && f.scalar === ScalarType.BYTES;
+    // proto3 (implicit presence) and gogoproto's plain proto2 fields skip zero values (as Go
+    // holds them: an int32 keeps 32 bits); Go's proto2 pointers and []byte print when set.
+    if ((implicit || (plainInGo(f) && !isByteSlice)) && isZero(f, v)) continue;
     out += f.name + ":" + value(f, v) + " ";
   }
   // etcd 3.4's Go structs keep unknown fields (XXX_unrecognized) in its proto2 messages
@@ -69,9 +69,30 @@ function plainInGo(f: DescField): boolean {
   return hasOption(f, nullable) && !getOption(f, nullable);
 }
 
-function isZero(v: GoValue): boolean {
+function isZero(f: DescField, v: GoValue): boolean {
   if (v instanceof Uint8Array) return v.length === 0;
-  return v === 0n || v === 0;
+  if (typeof v === "number") return v === 0;
+  if (typeof v !== "bigint") return false;
+  const t = f.fieldKind === "enum" ? ScalarType.INT32 : f.scalar;
+  switch (t) {
+    case ScalarType.INT32:
+    case ScalarType.UINT32:
+    case ScalarType.SINT32:
+      return (v & 0xffffffffn) === 0n; // Go's int32 and uint32 keep the low 32 bits
+    default:
+      return v === 0n;
+  }
+}
+
+/** Go's int32 of a raw varint: the low 32 bits, signed. */
+function int32Of(v: bigint | number): number {
+  return Number(BigInt(v) & 0xffffffffn) | 0;
+}
+
+/** Go's int64 of a raw 64-bit value. */
+function int64Of(v: bigint | number): bigint {
+  const u = BigInt(v);
+  return u >= 1n << 63n ? u - (1n << 64n) : u;
 }
 
 function value(f: DescField, v: GoValue): string {
@@ -79,7 +100,7 @@ function value(f: DescField, v: GoValue): string {
   const e = f.fieldKind === "enum" || (f.fieldKind === "list" && f.listKind === "enum")
     ? f.enum
     : undefined;
-  if (e !== undefined) return enumName(e, Number(BigInt.asIntN(32, v as bigint)));
+  if (e !== undefined) return enumName(e, int32Of(v as bigint));
   return scalarText(f.scalar ?? ScalarType.BYTES, v);
 }
 
@@ -97,13 +118,16 @@ function scalarText(t: ScalarType, v: bigint | number | Uint8Array): string {
       return v !== 0n ? "true" : "false";
     case ScalarType.INT32:
     case ScalarType.SFIXED32:
-      return String(BigInt.asIntN(32, BigInt(v)));
+      return String(int32Of(v));
     case ScalarType.UINT32:
-      return String(BigInt.asUintN(32, BigInt(v)));
+      return String(int32Of(v) >>> 0);
     case ScalarType.INT64:
     case ScalarType.SFIXED64:
-      return String(BigInt.asIntN(64, BigInt(v)));
-    case ScalarType.SINT32:
+      return String(int64Of(v));
+    case ScalarType.SINT32: {
+      const u = int32Of(v) >>> 0;
+      return String((u >>> 1) ^ -(u & 1));
+    }
     case ScalarType.SINT64: {
       const u = BigInt(v);
       return String((u >> 1n) ^ -(u & 1n));
@@ -126,32 +150,40 @@ function goFloat(x: number): string {
   return String(x).replace(/e([+-])(\d)$/, "e$10$2");
 }
 
-/** One unknown field as Go's text marshaler prints it: `number:value `. */
+/**
+ * Unknown fields as Go's text marshaler prints them (`writeUnknownStruct`): each
+ * `number:value `, bytes quoted as `%q` does, a group as `number { ... } `.
+ */
 function unknownText(raw: Uint8Array): string {
-  let pos = 0;
-  const varint = (): bigint => {
-    let v = 0n;
-    for (let shift = 0n;; shift += 7n) {
-      const b = raw[pos++];
-      v |= BigInt(b & 0x7f) << shift;
-      if (b < 0x80) return BigInt.asUintN(64, v);
+  const c = new Cursor(raw, 0, raw.length);
+  let out = "";
+  while (c.pos < c.end) {
+    const [wire] = c.tag();
+    const no = (BigInt(c.hi) << 29n) | BigInt(c.lo >>> 3); // Go prints the uint64 tag >> 3
+    switch (wire) {
+      case 0:
+        out += `${no}:${c.varint()} `;
+        break;
+      case 1:
+        out += `${no}:${c.fixed(8)} `;
+        break;
+      case 5:
+        out += `${no}:${c.fixed(4)} `;
+        break;
+      case 2: {
+        const [s, e] = c.lengthDelimited();
+        out += `${no}:${goQuote(raw.subarray(s, e))} `;
+        break;
+      }
+      case 3:
+        out += `${no} { `;
+        break;
+      case 4:
+        out += "} ";
+        break;
+      default:
+        return out; // go_wire.ts rejects other wire types before anything is printed
     }
-  };
-  const tag = varint();
-  const no = tag >> 3n;
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.length);
-  switch (Number(tag & 7n)) {
-    case 0:
-      return `${no}:${varint()} `;
-    case 1:
-      return `${no}:${view.getBigUint64(pos, true)} `;
-    case 5:
-      return `${no}:${view.getUint32(pos, true)} `;
-    case 2: {
-      const len = Number(varint());
-      return `${no}:${goQuote(raw.subarray(pos, pos + len))} `;
-    }
-    default:
-      return `${no}:/* group */ `;
   }
+  return out;
 }

@@ -105,33 +105,67 @@ export function scalarWireType(t: ScalarType): number {
   }
 }
 
-/** A cursor over `buf` up to `end`. */
-class Cursor {
+/**
+ * A cursor over `buf` up to `end`. Varints are read into two uint32 halves with number
+ * arithmetic and only then made a bigint: Node 20's optimizing compiler aborts the process
+ * on a BigInt loop with `BigInt.asUintN(64, …)` here (a V8 TurboFan bug).
+ */
+export class Cursor {
+  /** The low 32 bits of the last varint read. */
+  lo = 0;
+  /** The high 32 bits of the last varint read. */
+  hi = 0;
+
+  /** Reads `buf[pos:end]`. */
   constructor(readonly buf: Uint8Array, public pos: number, readonly end: number) {}
 
-  /** Go's varint loop: at most ten bytes, the low 64 bits kept. */
-  varint(): bigint {
-    let v = 0n;
-    for (let shift = 0n;; shift += 7n) {
-      if (shift >= 64n) throw new GoDecodeError("integer overflow", this.pos);
+  /** Go's varint loop: at most ten bytes, the low 64 bits kept (in {@link lo}, {@link hi}). */
+  readVarint(): void {
+    let lo = 0;
+    let hi = 0;
+    for (let i = 0;; i++) {
+      if (i === 10) throw new GoDecodeError("integer overflow", this.pos);
       if (this.pos >= this.end) throw new GoDecodeError("unexpected EOF", this.pos);
       const b = this.buf[this.pos++];
-      v |= BigInt(b & 0x7f) << shift;
-      if (b < 0x80) return BigInt.asUintN(64, v);
+      const bits = b & 0x7f;
+      if (i < 4) lo |= bits << (7 * i);
+      else if (i === 4) {
+        lo |= bits << 28; // the low 4 bits; the shift drops the rest
+        hi = bits >>> 4;
+      } else hi |= bits << (7 * i - 32); // past bit 63 the shift drops them, as Go's does
+      if (b < 0x80) break;
     }
+    this.lo = lo >>> 0;
+    this.hi = hi >>> 0;
+  }
+
+  /** A varint as an unsigned 64-bit value. */
+  varint(): bigint {
+    this.readVarint();
+    return this.hi === 0 ? BigInt(this.lo) : (BigInt(this.hi) << 32n) | BigInt(this.lo);
+  }
+
+  /** A field's tag: its wire type and Go's `int32(wire >> 3)` field number. */
+  tag(): [wire: number, no: number] {
+    this.readVarint();
+    return [this.lo & 7, ((this.hi << 29) | (this.lo >>> 3)) | 0];
   }
 
   /** The bounds of a length-delimited value. */
   lengthDelimited(): [number, number] {
     const at = this.pos;
-    const len = this.varint();
-    if (len >= 1n << 63n) throw new GoDecodeError("invalid length", at);
-    if (BigInt(this.end - this.pos) < len) throw new GoDecodeError("unexpected EOF", at);
+    this.readVarint();
+    // Go reads the length as an int: past 2^63 it is negative
+    if (this.hi >= 0x80000000) throw new GoDecodeError("invalid length", at);
+    if (this.hi !== 0 || this.lo > this.end - this.pos) {
+      throw new GoDecodeError("unexpected EOF", at);
+    }
     const start = this.pos;
-    this.pos += Number(len);
+    this.pos += this.lo;
     return [start, this.pos];
   }
 
+  /** A fixed32 (as a number) or fixed64 (as a bigint). */
   fixed(n: 4 | 8): number | bigint {
     if (this.end - this.pos < n) throw new GoDecodeError("unexpected EOF", this.pos);
     const view = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, n);
@@ -162,9 +196,7 @@ function readInto(m: GoMessage, buf: Uint8Array, start: number, end: number, dep
   const c = new Cursor(buf, start, end);
   while (c.pos < end) {
     const at = c.pos;
-    const tag = c.varint();
-    const wire = Number(tag & 7n);
-    const no = Number(BigInt.asIntN(32, tag >> 3n));
+    const [wire, no] = c.tag();
     if (wire === WIRE_END_GROUP) {
       throw new GoDecodeError(`${m.desc.name}: wiretype end group for non-group`, at);
     }
@@ -266,6 +298,6 @@ function skipField(c: Cursor, wire: number, at: number) {
     }
     if (depth === 0) return;
     if (c.pos >= c.end) throw new GoDecodeError("unexpected EOF", c.pos);
-    wire = Number(c.varint() & 7n);
+    wire = c.tag()[0];
   }
 }
