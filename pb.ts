@@ -680,9 +680,9 @@ export type DecodedEntry =
  * Decodes an etcd entry: which message it holds is decided as etcd-dump-logs decides it (a
  * normal entry is an InternalRaftRequest when its bytes unmarshal as one by the rules of
  * etcd's Go code, else a v2 Request when they unmarshal as that), and the message is
- * protobuf-es's `fromBinary` of the generated schema. Throws a `WalError` `DECODE` in the
- * one case protobuf-es cannot read what etcd's Go code can: a proto3 string field that is
- * not UTF-8.
+ * protobuf-es's `fromBinary` of the generated schema. Throws a `WalError` `DECODE` where
+ * protobuf-es cannot read what etcd's Go code can: a proto3 string field that is not UTF-8,
+ * or an unknown group whose end tag names another field.
  *
  * @example Print the keys a Deno service's etcd WAL put
  * ```ts

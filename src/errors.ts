@@ -39,6 +39,8 @@ export type WalErrorCode =
   | "EMPTY_SNAPSHOT"
   /** No readable `.snap` file (that matches, for `loadNewestAvailable`): etcd's ErrNoSnapshot. */
   | "NO_SNAPSHOT"
+  /** `wal dump-logs` found no entries after where it starts (etcd-dump-logs panics there). */
+  | "NO_ENTRIES"
   /** The operating system refused a file operation. */
   | "IO";
 

@@ -1418,6 +1418,7 @@ const CLASS_OF: Record<WalErrorCode, string> = {
   INVALID_ARGUMENT: "invalid",
   EMPTY_SNAPSHOT: "emptysnap", // .snap files only: never from a WAL
   NO_SNAPSHOT: "nosnap",
+  NO_ENTRIES: "noentries", // wal dump-logs only
 };
 
 /** The four verdicts the comparison is made on: clean, torn, crc, other. */

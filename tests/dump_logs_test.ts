@@ -400,6 +400,10 @@ describe("wal dump-logs on data directories written here", () => {
       assert.match(text(r), /^Snapshot:\nterm=2 index=2 nodes=\[11 2a\]\n/);
       assert.match(text(r), /lastIndex=5\n/);
       assert.match(text(r), /count is : 3$/);
+      assert.match(r.err, /^wal: skipping snapshot .*0000000000000009-0000000000000009\.snap: /);
+      // an empty -start-snap is no -start-snap, as in Go
+      const again = await wal("dump-logs", "-start-snap", "", "-entry-type", "Normal", dir);
+      assert.equal(Buffer.compare(again.out, r.out), 0, again.err);
       assert.deepEqual((await readdir(snapDir)).sort(), [
         "0000000000000002-0000000000000002.snap",
         "0000000000000009-0000000000000009.snap",
@@ -428,7 +432,7 @@ describe("wal dump-logs on data directories written here", () => {
       assert.match(text(r), /WAL entries:\n$/);
       assert.match(
         r.err,
-        /^wal: FILE_NOT_FOUND: no entries after index 0 in .* \(etcd-dump-logs panics here\)/,
+        /^wal: NO_ENTRIES: no entries after index 0 in .* \(etcd-dump-logs panics here\)/,
       );
     });
   });
@@ -475,6 +479,15 @@ describe("wal dump-logs on data directories written here", () => {
       const failed = await wal("dump-logs", "-stream-decoder", fails, dir);
       assert.equal(failed.code, 1);
       assert.match(failed.err, /failed: exit status 3/);
+      // closes its output but lives on: given up on at once, and killed
+      const hangs = join(tmp, "hangs.sh");
+      await writeFile(hangs, "#!/bin/sh\nexec >&-\nexec sleep 30\n");
+      await chmod(hangs, 0o755);
+      const t0 = Date.now();
+      const gone = await wal("dump-logs", "-stream-decoder", hangs, dir);
+      assert.equal(gone.code, 1);
+      assert.match(gone.err, /ended its output before answering entry 1/);
+      assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
     });
   });
 

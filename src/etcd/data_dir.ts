@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { WalError } from "../errors.ts";
 import type { FileSystem } from "../fs/types.ts";
 import { joinPath } from "../path.ts";
 import { replayAll } from "../replay/read_all.ts";
@@ -27,14 +28,16 @@ export function snapDirOf(dataDir: string): string {
 /**
  * The snapshot etcd-dump-logs starts from: the `.snap` file named `name`, or the newest
  * readable one (null when there is none: `NO_SNAPSHOT` is not an error here). Files that do
- * not read are left in place (etcd's loader renames them `.broken`; a dump only looks).
+ * not read go to `onBroken` and are left in place (etcd's loader renames them `.broken`; a
+ * dump only looks).
  */
 export async function loadStartSnapshot(
   fs: FileSystem,
   dataDir: string,
   name: string | undefined,
+  onBroken: (path: string, error: WalError) => void,
 ): Promise<RaftSnapshot | null> {
-  const snapshotter = new Snapshotter(snapDirOf(dataDir), { fs, keepBroken: true });
+  const snapshotter = new Snapshotter(snapDirOf(dataDir), { fs, keepBroken: true, onBroken });
   if (name !== undefined) return await snapshotter.read(name);
   try {
     return await snapshotter.load();

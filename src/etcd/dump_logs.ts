@@ -91,7 +91,8 @@ export async function dumpLogs(
   }
   const dataDir = cleanPath(flags.positional[0]);
   const v = flags.values;
-  const startSnap = v.get("start-snap");
+  // As in Go, an empty string flag is one not given.
+  const startSnap = v.get("start-snap") || undefined;
   // As in etcd-dump-logs, -start-index 0 is no start index.
   const startIndex = v.has("start-index") && v.get("start-index") !== "0"
     ? BigInt(v.get("start-index")!)
@@ -100,12 +101,13 @@ export async function dumpLogs(
   if (format !== "text" && format !== "json") {
     throw invalid(`-format must be text or json: got ${format}`);
   }
-  const walDir = v.has("wal-dir") ? cleanPath(v.get("wal-dir")!) : walDirOf(dataDir);
+  const walDirFlag = v.get("wal-dir") || undefined;
+  const walDir = walDirFlag !== undefined ? cleanPath(walDirFlag) : walDirOf(dataDir);
   const { fs } = await resolveOptions(options);
   const out = new Output(io);
 
   if (v.get("raw") === "true") {
-    if (startSnap !== undefined || v.has("entry-type") || v.has("stream-decoder")) {
+    if (startSnap !== undefined || v.get("entry-type") || v.get("stream-decoder")) {
       throw invalid("-raw takes no -start-snap, -entry-type or -stream-decoder");
     }
     if (format !== "text") throw invalid("-raw prints text only");
@@ -124,13 +126,17 @@ export async function dumpLogs(
   }
   const entryType = v.get("entry-type") ?? "";
   const { filters, invalid: badTypes } = entryFilters(entryType);
-  for (const t of badTypes) {
-    io.err(
-      `wal: [${t}] is not a valid entry-type, ignored. The entry types are: ${
-        ENTRY_TYPE_NAMES.join(", ")
-      }`,
-    );
-  }
+  // etcd-dump-logs warns as it starts listing entries, after the lines above them
+  const warnTypes = () => {
+    out.flush();
+    for (const t of badTypes) {
+      io.err(
+        `wal: [${t}] is not a valid entry-type, ignored. The entry types are: ${
+          ENTRY_TYPE_NAMES.join(", ")
+        }`,
+      );
+    }
+  };
   const text = format === "text";
 
   try {
@@ -139,7 +145,10 @@ export async function dumpLogs(
       if (text) out.put(`Start dumping log entries from index ${startIndex}.\n`);
       start = { index: startIndex, term: 0n };
     } else {
-      const snap = await loadStartSnapshot(fs, dataDir, startSnap);
+      const snap = await loadStartSnapshot(fs, dataDir, startSnap, (path, e) => {
+        out.flush();
+        io.err(`wal: skipping snapshot ${path}: ${e.code}: ${e.message}`);
+      });
       if (snap !== null) start = { index: snap.metadata.index, term: snap.metadata.term };
       if (text) {
         out.put(snapshotText(snap));
@@ -159,11 +168,12 @@ export async function dumpLogs(
     }
     if (ents.length === 0) {
       throw new WalError(
-        "FILE_NOT_FOUND",
+        "NO_ENTRIES",
         `no entries after index ${start.index} in ${walDir} (etcd-dump-logs panics here)`,
         { file: walDir },
       );
     }
+    warnTypes();
     if (!text) {
       listJson(ents, filters, out);
       return 0;
@@ -223,6 +233,25 @@ async function listEntries(
     const [cmd, ...args] = decoderCmd.split(" ");
     decoder = io.spawn(cmd, args);
   }
+  try {
+    return await listWith(ents, filters, entryType, decoderCmd, decoder, out, io);
+  } finally {
+    // a decoder given up on (an error here, or its own) is not waited for; kill() after it
+    // exited does nothing
+    decoder?.kill();
+  }
+}
+
+/** The entry lines and the count line, with `decoder` if there is one. */
+async function listWith(
+  ents: readonly Entry[],
+  filters: Filters,
+  entryType: string,
+  decoderCmd: string,
+  decoder: LineProcess | null,
+  out: Output,
+  io: CliIO,
+): Promise<number> {
   let count = 0;
   for (const e of ents) {
     const d = dumpEntry(e);

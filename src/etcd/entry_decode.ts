@@ -85,7 +85,8 @@ export function classifyEntry(e: Entry): ClassifiedEntry {
  * Decodes an etcd entry's data into the typed message it holds ({@link DecodedEntry}).
  * Which message is decided as etcd-dump-logs decides it; the message is protobuf-es's
  * `fromBinary` of it. Throws `DECODE` when protobuf-es cannot read what etcd's Go code can: a
- * proto3 string field that is not UTF-8.
+ * proto3 string field that is not UTF-8, or an unknown group whose end tag names another
+ * field.
  */
 export function decodeEntry(e: Entry): DecodedEntry {
   const { kind } = classifyEntry(e);

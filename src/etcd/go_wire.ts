@@ -12,6 +12,7 @@
  */
 
 import { type DescField, type DescMessage, type DescOneof, ScalarType } from "@bufbuild/protobuf";
+import { WalError } from "../errors.ts";
 
 /** One value as Go holds it: varints and fixed64 as raw bigint, fixed32 as number. */
 export type GoValue = bigint | number | Uint8Array | GoMessage;
@@ -72,8 +73,12 @@ const WIRE_LEN = 2;
 const WIRE_START_GROUP = 3;
 const WIRE_END_GROUP = 4;
 const WIRE_FIXED32 = 5;
-/** Deeper nesting than any etcd message; bounds recursion on hostile input. */
-const MAX_DEPTH = 100;
+/**
+ * Go's Unmarshal has no nesting limit; this one bounds recursion on hostile input, far past
+ * any real entry (a txn of txns). Past it the read fails outright (a `WalError`), rather
+ * than as a {@link GoDecodeError} that would quietly make the entry another kind.
+ */
+const MAX_DEPTH = 1000;
 
 const fieldMaps = new WeakMap<DescMessage, Map<number, DescField>>();
 
@@ -191,7 +196,12 @@ export class Cursor {
 }
 
 function readInto(m: GoMessage, buf: Uint8Array, start: number, end: number, depth: number) {
-  if (depth > MAX_DEPTH) throw new GoDecodeError("message nested too deeply", start);
+  if (depth > MAX_DEPTH) {
+    throw new WalError(
+      "DECODE",
+      `a message nested more than ${MAX_DEPTH} deep at offset ${start}: not read`,
+    );
+  }
   const fields = fieldsOf(m.desc);
   const c = new Cursor(buf, start, end);
   while (c.pos < end) {
@@ -269,7 +279,10 @@ function readField(m: GoMessage, f: DescField, c: Cursor, wire: number, at: numb
   }
 }
 
-/** Go's generated `skip` function (etcd 3.5+): one field's value, groups nested. */
+/**
+ * Go's generated `skip` function: one field's value, groups nested. (etcd 3.4.23's is
+ * recursive and 3.5's counts depth; they accept the same bytes.)
+ */
 function skipField(c: Cursor, wire: number, at: number) {
   let depth = 0;
   for (;;) {

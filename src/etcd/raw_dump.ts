@@ -40,7 +40,10 @@ export async function rawDump(
   const wals: string[] = [];
   for (const n of names.sort()) {
     if (n.endsWith(".wal")) wals.push(n);
-    else io.err(`wal: ignoring ${n} in ${walDir}: not a .wal file`);
+    else {
+      out.flush();
+      io.err(`wal: ignoring ${n} in ${walDir}: not a .wal file`);
+    }
   }
   const rec = new RecordView();
   const h: FrameHeader = { recordBytes: 0, padBytes: 0, isEnd: false };
@@ -76,6 +79,7 @@ export async function rawDump(
         if (computed !== rec.crc) {
           bad = "\t(CRC mismatch)";
           if (!desync) {
+            out.flush(); // stderr after the lines before it
             io.err(
               `wal: CRC_MISMATCH: ${path} at offset ${off}: record CRC ${rec.crc} does not ` +
                 `match computed ${computed}; going on`,

@@ -33,6 +33,8 @@ export interface LineProcess {
   exchange(line: string): Promise<LineReply>;
   /** Closes its standard input and waits for it to exit. */
   finish(): Promise<LineProcessExit>;
+  /** Ends it at once (SIGKILL) unless it has exited, when the caller gives up on it. */
+  kill(): void;
 }
 
 const NL = 0x0a;
@@ -44,7 +46,10 @@ const NL = 0x0a;
  */
 export function spawnLineProcess(command: string, args: readonly string[]): LineProcess {
   const child = spawn(command, [...args], { stdio: ["pipe", "pipe", "pipe"] });
-  let pending: Uint8Array = new Uint8Array(0);
+  // Output not yet handed out: chunks, the first from `head` on. Each chunk is searched for
+  // a newline once, so a long line costs its length, not its length squared.
+  let chunks: Uint8Array[] = [];
+  let head = 0;
   let ended = false;
   let failure: Error | null = null;
   let waiter: (() => void) | null = null;
@@ -67,7 +72,7 @@ export function spawnLineProcess(command: string, args: readonly string[]): Line
   });
   exited.catch(() => {}); // the error also reaches exchange() or finish()
   child.stdout.on("data", (chunk: Uint8Array) => {
-    pending = concat([pending, chunk]);
+    chunks.push(chunk);
     wake();
   });
   child.stdout.on("end", () => {
@@ -79,22 +84,35 @@ export function spawnLineProcess(command: string, args: readonly string[]): Line
   // output (or its absence) is what is reported, not the write.
   child.stdin.on("error", () => {});
 
+  /** Removes and returns the pending bytes before offset `end` of chunk `k`. */
+  const take = (k: number, end: number): Uint8Array => {
+    const parts = chunks.slice(0, k);
+    if (k > 0) parts[0] = parts[0].subarray(head);
+    parts.push(chunks[k].subarray(k === 0 ? head : 0, end));
+    chunks = chunks.slice(k);
+    head = end;
+    if (head === chunks[0].length) {
+      chunks.shift();
+      head = 0;
+    }
+    return parts.length === 1 ? parts[0].slice() : concat(parts);
+  };
+
   return {
     async exchange(line: string): Promise<LineReply> {
       if (failure !== null) throw failure;
       child.stdin.write(line + "\n");
+      let searched = 0; // chunks already searched without a newline
       for (;;) {
-        const nl = pending.indexOf(NL);
-        if (nl >= 0) {
-          const out = pending.slice(0, nl + 1);
-          pending = pending.slice(nl + 1);
-          return { line: out, eof: false };
+        for (; searched < chunks.length; searched++) {
+          const from = searched === 0 ? head : 0;
+          const nl = chunks[searched].indexOf(NL, from);
+          if (nl >= 0) return { line: take(searched, nl + 1), eof: false };
         }
         if (failure !== null) throw failure;
         if (ended) {
-          const out = pending;
-          pending = new Uint8Array(0);
-          return { line: out, eof: true };
+          const k = chunks.length - 1;
+          return { line: k < 0 ? new Uint8Array(0) : take(k, chunks[k].length), eof: true };
         }
         await new Promise<void>((resolve) => (waiter = resolve));
       }
@@ -102,6 +120,9 @@ export function spawnLineProcess(command: string, args: readonly string[]): Line
     finish(): Promise<LineProcessExit> {
       child.stdin.end();
       return exited;
+    },
+    kill(): void {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     },
   };
 }

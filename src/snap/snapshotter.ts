@@ -23,6 +23,8 @@ export interface SnapshotterOptions {
    * `<name>.broken` as etcd does: for tools that only look (`wal dump-logs`).
    */
   keepBroken?: boolean;
+  /** Told of each file that is not a readable snapshot (as etcd logs them), with why. */
+  onBroken?: (path: string, error: WalError) => void;
 }
 
 const hex16 = (v: bigint) => v.toString(16).padStart(16, "0");
@@ -144,6 +146,7 @@ export class Snapshotter {
     try {
       return decodeSnapFile(bytes, path);
     } catch (e) {
+      if (e instanceof WalError && BROKEN.has(e.code)) this.options.onBroken?.(path, e);
       if (e instanceof WalError && BROKEN.has(e.code) && this.options.keepBroken !== true) {
         await fs.rename(path, path + ".broken").catch(() => {});
       }
