@@ -70,13 +70,13 @@ cat "$work/tsc.log"
 # two), for the order the files start in: longest first, so that no slow file starts last.
 declare -A cost=(
   [node:kill_test]=99 [node:corruption_test]=56 [node:compat_etcd34_test]=46
-  [node:etcd_server_test]=38 [node:npm_pack_test]=16 [node:wal_test]=9 [node:examples_test]=8
+  [node:etcd_server_test]=8 [node:etcd_dump_logs_test]=14 [node:npm_pack_test]=16 [node:wal_test]=9 [node:examples_test]=8
   [node:stream_test]=6 [node:cli_pipe_test]=12 [node:etcd_flush_model_test]=6 [node:lock_process_test]=3
   [deno:corruption_test]=62 [deno:compat_etcd34_test]=31 [deno:kill_test]=24
-  [deno:npm_pack_test]=20 [deno:etcd_server_test]=6 [deno:crash_property_test]=6
+  [deno:npm_pack_test]=20 [deno:etcd_server_test]=6 [deno:etcd_dump_logs_test]=8 [deno:crash_property_test]=6
   [deno:examples_test]=5 [deno:cli_pipe_test]=6 [deno:stream_test]=4 [deno:wal_test]=3 [deno:etcd_flush_model_test]=3
   [bun:compat_etcd34_test]=19 [bun:kill_test]=18 [bun:npm_pack_test]=13
-  [bun:etcd_server_test]=8 [bun:cli_pipe_test]=7 [bun:stream_test]=4 [bun:corruption_test]=3 [bun:examples_test]=3
+  [bun:etcd_server_test]=8 [bun:etcd_dump_logs_test]=7 [bun:cli_pipe_test]=7 [bun:stream_test]=4 [bun:corruption_test]=3 [bun:examples_test]=3
 )
 runtimes=(deno bun node)
 files=()

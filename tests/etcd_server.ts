@@ -239,7 +239,11 @@ export async function startReady(
 export async function stopEtcd(s: Server): Promise<number | string> {
   if (s.proc.exitCode !== null || s.proc.signalCode !== null) return await s.exited;
   s.proc.kill("SIGTERM");
-  const exit = await Promise.race([s.exited, sleep(30_000).then(() => null)]);
+  // a timer of our own, cleared: a pending one would keep Node's test process alive 30 s
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((r) => (timer = setTimeout(() => r(null), 30_000)));
+  const exit = await Promise.race([s.exited, late]);
+  clearTimeout(timer);
   if (exit !== null) return exit;
   s.proc.kill("SIGKILL");
   await s.exited;
