@@ -450,7 +450,7 @@ async function scenario(srv: Server, seed: number): Promise<Counts> {
     seqMs: 0,
     seqWrites: 40,
     concMs: 0,
-    concWrites: 200,
+    concWrites: 0,
     concSaves: 0,
     concGroups: 0,
   };
@@ -465,17 +465,25 @@ async function scenario(srv: Server, seed: number): Promise<Counts> {
     let t = performance.now();
     await writeAll(w, s.base, c.seqWrites, 1);
     c.seqMs = performance.now() - t;
-    const before = await getJson<Stats>(s.base, "/stats");
-    t = performance.now();
-    await writeAll(w, s.base, c.concWrites, 16);
-    c.concMs = performance.now() - t;
-    const after = await getJson<Stats>(s.base, "/stats");
-    c.concSaves = after.saves - before.saves;
-    c.concGroups = after.writes - before.writes;
-    assert.equal(c.concSaves, c.concWrites, "saves counted by the server != writes sent");
+    // Concurrent writes are grouped when saves meet at the WAL. Whether they meet is up to
+    // the scheduler: on a loaded machine a round can arrive one save at a time, so up to
+    // five rounds are made, and one of them must have been grouped.
+    for (let round = 1; round <= 5; round++) {
+      const before = await getJson<Stats>(s.base, "/stats");
+      t = performance.now();
+      await writeAll(w, s.base, 200, 16);
+      c.concMs += performance.now() - t;
+      const after = await getJson<Stats>(s.base, "/stats");
+      c.concWrites = 200 * round;
+      const saves = after.saves - before.saves;
+      assert.equal(saves, 200, "saves counted by the server != writes sent");
+      c.concSaves += saves;
+      c.concGroups += after.writes - before.writes;
+      if (after.writes - before.writes < saves) break;
+    }
     assert.ok(
       c.concGroups < c.concSaves,
-      `no group commit: ${c.concSaves} concurrent saves took ${c.concGroups} writes`,
+      `no group commit: in 5 rounds, ${c.concSaves} concurrent saves took ${c.concGroups} writes`,
     );
     await w.verify(s.base, "before any kill");
 
