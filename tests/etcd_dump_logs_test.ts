@@ -34,7 +34,7 @@
  * missing (never in CI, where they are installed).
  */
 
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { mkdir, readdir, readFile, truncate, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
@@ -65,15 +65,15 @@ import { ConfChangeSchema } from "../gen/raftpb/raft_pb.ts";
 import { RUNTIME, SWEEP_SEED, sweepRng } from "./helpers.ts";
 import {
   b64,
-  etcdBin,
   etcdMissing,
   etcdVersionFound,
   freePort,
   killEtcd,
   type Server,
   sleep,
+  startReady,
   status,
-  waitReady,
+  stopEtcd,
 } from "./etcd_server.ts";
 
 // ---------------------------------------------------------------------------------------
@@ -1658,77 +1658,6 @@ describe("etcd-dump-logs 3.4.23 and wal dump-logs on fixed edge cases", {
 /** The real server's --snapshot-count: a snapshot every 11 entries. */
 const SNAPSHOT_COUNT = 10;
 
-/** etcd 3.4 as tests/etcd_server.ts's startEtcd runs it, with the v2 API on. */
-function startEtcdV2(dataDir: string, client: number, peer: number, snapshotCount: number): Server {
-  const url = `http://127.0.0.1:${client}`;
-  const peerUrl = `http://127.0.0.1:${peer}`;
-  const proc = spawn(etcdBin!, [
-    "--name=raftlog-dump-logs",
-    `--data-dir=${dataDir}`,
-    `--listen-client-urls=${url}`,
-    `--advertise-client-urls=${url}`,
-    `--listen-peer-urls=${peerUrl}`,
-    `--initial-advertise-peer-urls=${peerUrl}`,
-    `--initial-cluster=raftlog-dump-logs=${peerUrl}`,
-    "--initial-cluster-state=new",
-    `--snapshot-count=${snapshotCount}`,
-    "--enable-v2=true",
-    "--max-snapshots=0",
-    "--max-wals=0",
-  ], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ETCD_"))),
-  });
-  let tail = "";
-  const keep = (chunk: unknown) => {
-    tail = (tail + String(chunk)).slice(-16_000);
-  };
-  proc.stdout!.on("data", keep);
-  proc.stderr!.on("data", keep);
-  const exited = new Promise<number | string>((resolve) => {
-    proc.once("exit", (code, signal) => resolve(signal ?? code ?? -1));
-    proc.once("error", (e) => resolve(`spawn error: ${e.message}`));
-  });
-  return { proc, url, exited, log: () => tail };
-}
-
-/**
- * SIGTERM, then wait (bounded) for the exit; SIGKILL if it hangs. (tests/etcd_server.ts's
- * stopEtcd leaves its 30 s timer running, which keeps Node's test process alive that long.)
- */
-async function stopServer(s: Server): Promise<number | string> {
-  if (s.proc.exitCode !== null || s.proc.signalCode !== null) return await s.exited;
-  s.proc.kill("SIGTERM");
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const exit = await Promise.race([
-    s.exited,
-    new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), 30_000))),
-  ]);
-  clearTimeout(timer);
-  if (exit !== null) return exit;
-  s.proc.kill("SIGKILL");
-  await s.exited;
-  throw new Error(`etcd did not exit within 30 s of SIGTERM:\n${s.log()}`);
-}
-
-async function startReadyV2(tmp: string, snapshotCount: number) {
-  for (let attempt = 1;; attempt++) {
-    const client = await freePort();
-    let peer = await freePort();
-    while (peer === client) peer = await freePort();
-    const dataDir = join(tmp, `etcd-${attempt}`);
-    const server = startEtcdV2(dataDir, client, peer, snapshotCount);
-    try {
-      await waitReady(server);
-      return { server, dataDir };
-    } catch (e) {
-      await killEtcd(server);
-      if (attempt < 3 && /address already in use/.test(server.log())) continue;
-      throw e;
-    }
-  }
-}
-
 /** An HTTP request (node:http: Deno's and Bun's fetch would go through HTTP_PROXY). */
 function http(
   method: string,
@@ -1992,13 +1921,16 @@ describe("etcd-dump-logs 3.4.23 and wal dump-logs on a real etcd 3.4 server's da
     async () => {
       const tmp = mkdtempSync(join(tmpdir(), "raftlog-dump-logs-etcd-"));
       try {
-        const { server, dataDir } = await startReadyV2(tmp, SNAPSHOT_COUNT);
+        const { server, dataDir } = await startReady(tmp, {
+          snapshotCount: SNAPSHOT_COUNT,
+          enableV2: true,
+        });
         try {
           await workload(server);
           await tailAfterSnapshot(server, join(dataDir, "member", "snap"), SNAPSHOT_COUNT);
           const st = await status(server);
           assert.ok(st.raftIndex > 80n, `raft index ${st.raftIndex}`);
-          const exit = await stopServer(server);
+          const exit = await stopEtcd(server);
           assert.ok(exit === "SIGTERM" || exit === 0, `etcd exit: ${exit}\n${server.log()}`);
         } finally {
           await killEtcd(server);

@@ -74,6 +74,8 @@ export interface Server {
 export interface EtcdOptions {
   /** --snapshot-count: applied entries between snapshots (etcd's default is 100,000). */
   snapshotCount?: number;
+  /** --enable-v2: serve the v2 API too (its requests go into the WAL as v2 Requests). */
+  enableV2?: boolean;
 }
 
 /** Starts etcd on `dataDir` (new or existing) with loopback client and peer ports. */
@@ -100,6 +102,7 @@ export function startEtcd(
     // keep every .snap file and WAL segment, so they can be matched against the WAL
     "--max-snapshots=0",
     "--max-wals=0",
+    ...(options.enableV2 === true ? ["--enable-v2=true"] : []),
   ], {
     stdio: ["ignore", "pipe", "pipe"],
     // etcd also reads its flags from ETCD_* variables: none of the caller's may apply
