@@ -41,6 +41,10 @@ export type WalErrorCode =
   | "NO_SNAPSHOT"
   /** `wal dump-logs` found no entries after where it starts (etcd-dump-logs panics there). */
   | "NO_ENTRIES"
+  /** Raft storage: the index asked for is compacted away (etcd raft's ErrCompacted). */
+  | "COMPACTED"
+  /** Raft storage: the index asked for is past the last entry (etcd raft's ErrUnavailable). */
+  | "UNAVAILABLE"
   /** The operating system refused a file operation. */
   | "IO";
 

@@ -1419,6 +1419,8 @@ const CLASS_OF: Record<WalErrorCode, string> = {
   EMPTY_SNAPSHOT: "emptysnap", // .snap files only: never from a WAL
   NO_SNAPSHOT: "nosnap",
   NO_ENTRIES: "noentries", // wal dump-logs only
+  COMPACTED: "compacted", // raft storage only
+  UNAVAILABLE: "unavailable", // raft storage only
 };
 
 /** The four verdicts the comparison is made on: clean, torn, crc, other. */
