@@ -34,6 +34,7 @@
  * missing (never in CI, where they are installed).
  */
 
+import { WireType } from "@bufbuild/protobuf/wire";
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { mkdir, readdir, readFile, truncate, writeFile } from "node:fs/promises";
@@ -557,12 +558,12 @@ function confChangeInit(r: R): Record<string, unknown> {
 // ---------------------------------------------------------------------------------------
 // messages written field by field, as Go's Unmarshal takes them
 
-const WIRE_VARINT = 0;
-const WIRE_FIXED64 = 1;
-const WIRE_LEN = 2;
-const WIRE_START = 3;
-const WIRE_END = 4;
-const WIRE_FIXED32 = 5;
+const WIRE_VARINT: number = WireType.Varint;
+const WIRE_FIXED64: number = WireType.Bit64;
+const WIRE_LEN: number = WireType.LengthDelimited;
+const WIRE_START: number = WireType.StartGroup;
+const WIRE_END: number = WireType.EndGroup;
+const WIRE_FIXED32: number = WireType.Bit32;
 
 /** A varint of `v` (low 64 bits), sometimes padded with redundant bytes up to Go's ten. */
 function varint(r: R | null, v: bigint): number[] {

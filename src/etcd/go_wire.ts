@@ -12,6 +12,7 @@
  */
 
 import { type DescField, type DescMessage, type DescOneof, ScalarType } from "@bufbuild/protobuf";
+import { WireType } from "@bufbuild/protobuf/wire";
 import { WalError } from "../errors.ts";
 
 /** One value as Go holds it: varints and fixed64 as raw bigint, fixed32 as number. */
@@ -67,12 +68,12 @@ export function goAccepts(desc: DescMessage, bytes: Uint8Array): boolean {
   }
 }
 
-const WIRE_VARINT = 0;
-const WIRE_FIXED64 = 1;
-const WIRE_LEN = 2;
-const WIRE_START_GROUP = 3;
-const WIRE_END_GROUP = 4;
-const WIRE_FIXED32 = 5;
+const WIRE_VARINT: number = WireType.Varint;
+const WIRE_FIXED64: number = WireType.Bit64;
+const WIRE_LEN: number = WireType.LengthDelimited;
+const WIRE_START_GROUP: number = WireType.StartGroup;
+const WIRE_END_GROUP: number = WireType.EndGroup;
+const WIRE_FIXED32: number = WireType.Bit32;
 /**
  * Go's Unmarshal has no nesting limit; this one bounds recursion on hostile input, far past
  * any real entry (a txn of txns). Past it the read fails outright (a `WalError`), rather
