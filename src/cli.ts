@@ -9,6 +9,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { ConfChangeSchema, ConfChangeV2Schema } from "../gen/raftpb/raft_pb.ts";
 import { WalError } from "./errors.ts";
+import { toHex as hex } from "./hex.ts";
 import { repair } from "./check/repair.ts";
 import { validSnapshotEntries } from "./check/snapshots.ts";
 import { type CheckOptions, verify } from "./check/verify.ts";
@@ -150,12 +151,6 @@ function oneDir(args: Args, command: string): string {
     throw usageError(`${command} takes one directory (see 'wal ${command} --help')`);
   }
   return args.positional[0];
-}
-
-function hex(b: Uint8Array): string {
-  let s = "";
-  for (const x of b) s += x.toString(16).padStart(2, "0");
-  return s;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });

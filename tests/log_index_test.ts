@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Entry, WAL } from "../mod.ts";
 import { defaultFileSystem } from "../src/fs/default.ts";
-import { entrySize, IndexedLog } from "../src/raft/log_index.ts";
+import { IndexedLog } from "../src/raft/log_index.ts";
+import { entrySize } from "../src/segment/messages.ts";
 import { BLOCK_BYTES } from "../src/raft/record_reader.ts";
 import { rng, SWEEP_SEED, withTempDir } from "./helpers.ts";
 

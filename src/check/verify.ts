@@ -6,13 +6,13 @@
  */
 
 import { resolveOptions, type WalOptions } from "../options.ts";
-import { cleanPath, joinPath } from "../path.ts";
+import { cleanPath } from "../path.ts";
 import { EntrySequence } from "../replay/checks.ts";
 import { scanLog } from "../replay/log_scan.ts";
-import { closeSegmentFiles, openSegmentFiles } from "../replay/scan.ts";
+import { closeSegmentFiles } from "../replay/scan.ts";
 import { newEntryFields } from "../segment/messages.ts";
 import type { HardState, Snapshot } from "../types.ts";
-import { listSegments, selectSegments } from "../wal/segment_dir.ts";
+import { openSegmentsFrom } from "../wal/segment_dir.ts";
 
 /** Where a replay stopped early at a torn write. */
 export interface TornTail {
@@ -61,8 +61,7 @@ export async function verify(
 ): Promise<VerifyResult> {
   const { fs } = await resolveOptions(options);
   dir = cleanPath(dir);
-  const selected = selectSegments(await listSegments(fs, dir), snap, dir);
-  const files = await openSegmentFiles(fs, selected.map((s) => joinPath(dir, s.name)));
+  const files = await openSegmentsFrom(fs, dir, snap);
   try {
     // Payloads are decoded too (etcd's Verify skips them): a record that passes its CRC but
     // would fail replay is not sound.

@@ -9,11 +9,11 @@ import type { WalError } from "../errors.ts";
 import type { FileSystem } from "../fs/types.ts";
 import { joinPath } from "../path.ts";
 import { replayAll } from "../replay/read_all.ts";
-import { closeSegmentFiles, openSegmentFiles } from "../replay/scan.ts";
+import { closeSegmentFiles } from "../replay/scan.ts";
 import type { RaftSnapshot } from "../snap/snap_codec.ts";
 import { Snapshotter } from "../snap/snapshotter.ts";
 import type { ReadAllResult, Snapshot } from "../types.ts";
-import { listSegments, selectSegments } from "../wal/segment_dir.ts";
+import { openSegmentsFrom } from "../wal/segment_dir.ts";
 
 /** etcd's `member/wal` under a data directory. */
 export function walDirOf(dataDir: string): string {
@@ -58,8 +58,7 @@ export async function readWalFrom(
   start: Snapshot,
   requireSnapshot: boolean,
 ): Promise<ReadAllResult & { rawMetadata: Uint8Array | null }> {
-  const selected = selectSegments(await listSegments(fs, walDir), start, walDir);
-  const files = await openSegmentFiles(fs, selected.map((s) => joinPath(walDir, s.name)));
+  const files = await openSegmentsFrom(fs, walDir, start);
   try {
     const r = await replayAll(walDir, files, start, false, requireSnapshot);
     return { ...r.result, rawMetadata: r.metadata };

@@ -8,7 +8,8 @@
 import { type Entry, EntryType } from "../types.ts";
 import { type ClassifiedEntry, classifyEntry } from "./entry_decode.ts";
 import { goText } from "./go_text.ts";
-import type { GoMessage } from "./go_wire.ts";
+import { fieldNamed, goBytes, type GoMessage, goUint } from "./go_wire.ts";
+import { InternalRaftRequestSchema } from "../../gen/etcdserverpb/raft_internal_pb.ts";
 import { goQuote } from "./go_quote.ts";
 import { ConfChangeTypeSchema } from "../../gen/raftpb/raft_pb.ts";
 
@@ -40,12 +41,8 @@ const confChange: Filter = (d) =>
 
 /** An IRR filter: an InternalRaftRequest with field `name` set. */
 function irrWith(name: string): Filter {
-  return (d) => {
-    if (irr(d) === null) return null;
-    const m = d.c.go!;
-    const f = m.desc.fields.find((x) => x.name === name)!;
-    return m.values.has(f.number) ? "InternalRaftRequest" : null;
-  };
+  const no = fieldNamed(InternalRaftRequestSchema, name).number;
+  return (d) => irr(d) !== null && d.c.go!.values.has(no) ? "InternalRaftRequest" : null;
 }
 
 const FILTERS: Readonly<Record<string, readonly Filter[]>> = {
@@ -123,40 +120,28 @@ export function entryLine(d: DumpEntry, printer: PrinterName): Piece[] {
   }
 }
 
-function uintField(m: GoMessage, name: string): bigint {
-  const f = m.desc.fields.find((x) => x.name === name)!;
-  const v = m.values.get(f.number)?.[0];
-  return typeof v === "bigint" ? v : 0n;
-}
-
-function bytesField(m: GoMessage, name: string): Uint8Array {
-  const f = m.desc.fields.find((x) => x.name === name)!;
-  const v = m.values.get(f.number)?.[0];
-  return v instanceof Uint8Array ? v : new Uint8Array(0);
-}
-
 /** `method=ConfChangeAddNode id=8425f172696c3d59`. */
 function confChangeText(m: GoMessage): string {
-  const t = Number(uintField(m, "type") & 0xffffffffn) | 0; // Go's int32 enum
+  const t = Number(goUint(m, "type") & 0xffffffffn) | 0; // Go's int32 enum
   const name = ConfChangeTypeSchema.values.find((v) => v.number === t)?.name ?? String(t);
-  return `method=${name} id=${goID(uintField(m, "node_id"))}`;
+  return `method=${name} id=${goID(goUint(m, "node_id"))}`;
 }
 
 /** etcd-dump-logs's `printRequest` of a v2 Request, after `norm`. */
 function requestText(m: GoMessage): Piece[] {
-  const method = bytesField(m, "Method");
-  const path = excerpt(bytesField(m, "Path"), 64, 64);
+  const method = goBytes(m, "Method");
+  const path = excerpt(goBytes(m, "Path"), 64, 64);
   const methodText = new TextDecoder().decode(method);
   if (method.length === 0) return ["\tnoop"];
   if (methodText === "SYNC") {
-    const u = uintField(m, "Time");
+    const u = goUint(m, "Time");
     const t = u >= 1n << 63n ? u - (1n << 64n) : u; // Go's int64
     return [`\tmethod=SYNC time=${goQuote(new TextEncoder().encode(goTimeUTC(t)))}`];
   }
   if (methodText === "QGET" || methodText === "DELETE") {
     return ["\tmethod=", method, ` path=${path}`];
   }
-  return ["\tmethod=", method, ` path=${path} val=${excerpt(bytesField(m, "Val"), 128, 0)}`];
+  return ["\tmethod=", method, ` path=${path} val=${excerpt(goBytes(m, "Val"), 128, 0)}`];
 }
 
 /** etcd-dump-logs's `excerpt`: the whole string quoted, or its ends around `...`. */

@@ -10,6 +10,8 @@
 
 import { toJson } from "@bufbuild/protobuf";
 import { MetadataSchema } from "../../gen/etcdserverpb/etcdserver_pb.ts";
+import { EntryTypeSchema } from "../../gen/raftpb/raft_pb.ts";
+import { toHex } from "../hex.ts";
 import type { CliIO } from "../cli.ts";
 import { WalError } from "../errors.ts";
 import type { LineProcess } from "../fs/line_process.ts";
@@ -28,7 +30,7 @@ import {
 } from "./dump_entries.ts";
 import { decodeEntry, KIND_SCHEMAS } from "./entry_decode.ts";
 import { type GoFlag, parseGoFlags } from "./go_flags.ts";
-import { readGo } from "./go_wire.ts";
+import { goUint, readGo } from "./go_wire.ts";
 import { Output } from "./output.ts";
 import { rawDump } from "./raw_dump.ts";
 
@@ -199,12 +201,7 @@ function readMetadata(b: Uint8Array, walDir: string): { nodeID: bigint; clusterI
       cause: e,
     });
   }
-  const get = (name: string) => {
-    const f = MetadataSchema.fields.find((x) => x.name === name)!;
-    const v = m.values.get(f.number)?.[0];
-    return typeof v === "bigint" ? v : 0n;
-  };
-  return { nodeID: get("NodeID"), clusterID: get("ClusterID") };
+  return { nodeID: goUint(m, "NodeID"), clusterID: goUint(m, "ClusterID") };
 }
 
 /** `Snapshot:` and the snapshot's term, index and voters (or `empty`). */
@@ -265,7 +262,7 @@ async function listWith(
     }
     let reply;
     try {
-      reply = await decoder.exchange(hexOf(e.data));
+      reply = await decoder.exchange(toHex(e.data));
     } catch (err) {
       throw decoderError(decoderCmd, err);
     }
@@ -339,14 +336,6 @@ function decoderFields(line: Uint8Array): (string | Uint8Array)[] {
   ];
 }
 
-function hexOf(b: Uint8Array): string {
-  let s = "";
-  for (const x of b) s += (x < 16 ? "0" : "") + x.toString(16);
-  return s;
-}
-
-const TYPE_NAMES = ["EntryNormal", "EntryConfChange", "EntryConfChangeV2"];
-
 /** `-format json`: one object per entry that passes the filters. */
 function listJson(ents: readonly Entry[], filters: Filters, out: Output): void {
   for (const e of ents) {
@@ -355,12 +344,12 @@ function listJson(ents: readonly Entry[], filters: Filters, out: Output): void {
     const obj: Record<string, unknown> = {
       term: String(e.term),
       index: String(e.index),
-      type: TYPE_NAMES[e.type] ?? e.type,
+      type: EntryTypeSchema.values.find((v) => v.number === e.type)?.name ?? e.type,
       kind: d.c.kind,
     };
     if (d.c.kind === "unknown") {
       obj.data = null;
-      obj.hex = hexOf(e.data);
+      obj.hex = toHex(e.data);
     } else {
       try {
         const decoded = decodeEntry(e);
@@ -369,7 +358,7 @@ function listJson(ents: readonly Entry[], filters: Filters, out: Output): void {
           : toJson(KIND_SCHEMAS[d.c.kind], decoded.message);
       } catch (err) {
         obj.data = null;
-        obj.hex = hexOf(e.data);
+        obj.hex = toHex(e.data);
         obj.error = err instanceof Error ? err.message : String(err);
       }
     }

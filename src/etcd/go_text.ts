@@ -64,9 +64,16 @@ export function goText(m: GoMessage): string {
   return out;
 }
 
-/** Whether gogoproto makes `f` a plain Go value rather than a pointer. */
+const plain = new WeakMap<DescField, boolean>();
+
+/** Whether gogoproto makes `f` a plain Go value rather than a pointer (read once per field). */
 function plainInGo(f: DescField): boolean {
-  return hasOption(f, nullable) && !getOption(f, nullable);
+  let p = plain.get(f);
+  if (p === undefined) {
+    p = hasOption(f, nullable) && !getOption(f, nullable);
+    plain.set(f, p);
+  }
+  return p;
 }
 
 function isZero(f: DescField, v: GoValue): boolean {

@@ -68,6 +68,25 @@ export function goAccepts(desc: DescMessage, bytes: Uint8Array): boolean {
   }
 }
 
+/** The field of `desc` named `name` (the .proto's name); throws when there is none. */
+export function fieldNamed(desc: DescMessage, name: string): DescField {
+  const f = desc.fields.find((x) => x.name === name);
+  if (f === undefined) throw new Error(`${desc.typeName} has no field ${name}`);
+  return f;
+}
+
+/** The varint or fixed64 Go holds in scalar field `name` of `m` (0 when unset). */
+export function goUint(m: GoMessage, name: string): bigint {
+  const v = m.values.get(fieldNamed(m.desc, name).number)?.[0];
+  return typeof v === "bigint" ? v : 0n;
+}
+
+/** The bytes Go holds in string or bytes field `name` of `m` (empty when unset). */
+export function goBytes(m: GoMessage, name: string): Uint8Array {
+  const v = m.values.get(fieldNamed(m.desc, name).number)?.[0];
+  return v instanceof Uint8Array ? v : new Uint8Array(0);
+}
+
 const WIRE_VARINT: number = WireType.Varint;
 const WIRE_FIXED64: number = WireType.Bit64;
 const WIRE_LEN: number = WireType.LengthDelimited;

@@ -21,9 +21,11 @@ import { crc32c } from "../segment/crc32c.ts";
 import { FRAME_HEADER_BYTES, type FrameHeader, readFrameHeader } from "../segment/frame.ts";
 import { RecordView } from "../segment/messages.ts";
 import { ProtobufError } from "../segment/wire.ts";
+import { closeSegmentFiles, openSegmentFiles } from "../replay/scan.ts";
+import { recordWindows, type ScratchBuffer } from "../replay/windows.ts";
 import { RecordType } from "../types.ts";
 import { goText } from "./go_text.ts";
-import { type GoMessage, readGo } from "./go_wire.ts";
+import { type GoMessage, goUint, readGo } from "./go_wire.ts";
 import type { Output } from "./output.ts";
 
 /** Lists the records of `walDir`; entries, snapshots and states below `fromIndex` are left out. */
@@ -49,49 +51,64 @@ export async function rawDump(
   const h: FrameHeader = { recordBytes: 0, padBytes: 0, isEnd: false };
   let crc = 0;
   let desync = false;
+  const scratch: ScratchBuffer = { buf: new Uint8Array(0) };
   for (const name of wals) {
     const path = joinPath(walDir, name);
-    const buf = await readFile(fs, path);
-    let off = 0;
-    while (off + FRAME_HEADER_BYTES <= buf.length) {
-      readFrameHeader(buf, off, h);
-      if (h.isEnd) break;
-      const start = off + FRAME_HEADER_BYTES;
-      if (h.recordBytes + h.padBytes > buf.length - start) {
-        out.put(
-          `ErrUnexpectedEOF: The last record might be corrupted, error: unexpected EOF ` +
-            `(${name} at offset ${off}: a record of ${h.recordBytes} bytes runs past the end).\n`,
-        );
-        return 0;
-      }
-      try {
-        rec.read(buf, start, start + h.recordBytes);
-      } catch (e) {
-        if (!(e instanceof ProtobufError)) throw e;
-        throw new WalError("DECODE", `malformed record: ${e.message}`, { file: path, offset: off });
-      }
-      let bad = "";
-      if (rec.type === RecordType.Crc) {
-        crc = rec.crc;
-        desync = false;
-      } else {
-        const computed = rec.hasData ? crc32c(buf, crc, rec.dataStart, rec.dataEnd) : crc;
-        if (computed !== rec.crc) {
-          bad = "\t(CRC mismatch)";
-          if (!desync) {
-            out.flush(); // stderr after the lines before it
-            io.err(
-              `wal: CRC_MISMATCH: ${path} at offset ${off}: record CRC ${rec.crc} does not ` +
-                `match computed ${computed}; going on`,
+    const [file] = await openSegmentFiles(fs, [path]);
+    try {
+      const size = await file.file.size().catch((e) => {
+        throw ioError(e, "cannot read segment", path);
+      });
+      // whole records a window at a time; only the last window can end inside one
+      for await (const { bytes: buf, base } of recordWindows(file.file, size, scratch)) {
+        let off = 0;
+        while (off + FRAME_HEADER_BYTES <= buf.length) {
+          readFrameHeader(buf, off, h);
+          if (h.isEnd) break;
+          const at = base + off;
+          const start = off + FRAME_HEADER_BYTES;
+          if (h.recordBytes + h.padBytes > buf.length - start) {
+            out.put(
+              `ErrUnexpectedEOF: The last record might be corrupted, error: unexpected EOF ` +
+                `(${name} at offset ${at}: a record of ${h.recordBytes} bytes runs past the end).\n`,
             );
-            desync = true;
+            return 0;
           }
+          try {
+            rec.read(buf, start, start + h.recordBytes);
+          } catch (e) {
+            if (!(e instanceof ProtobufError)) throw e;
+            throw new WalError("DECODE", `malformed record: ${e.message}`, {
+              file: path,
+              offset: at,
+            });
+          }
+          let bad = "";
+          if (rec.type === RecordType.Crc) {
+            crc = rec.crc;
+            desync = false;
+          } else {
+            const computed = rec.hasData ? crc32c(buf, crc, rec.dataStart, rec.dataEnd) : crc;
+            if (computed !== rec.crc) {
+              bad = "\t(CRC mismatch)";
+              if (!desync) {
+                out.flush(); // stderr after the lines before it
+                io.err(
+                  `wal: CRC_MISMATCH: ${path} at offset ${at}: record CRC ${rec.crc} does not ` +
+                    `match computed ${computed}; going on`,
+                );
+                desync = true;
+              }
+            }
+            crc = computed;
+          }
+          const line = recordLine(rec, fromIndex, path, at);
+          if (line !== null) out.put(`${name}:${at}\t${line}${bad}\n`);
+          off = start + h.recordBytes + h.padBytes;
         }
-        crc = computed;
       }
-      const line = recordLine(rec, fromIndex, path, off);
-      if (line !== null) out.put(`${name}:${off}\t${line}${bad}\n`);
-      off = start + h.recordBytes + h.padBytes;
+    } finally {
+      await closeSegmentFiles([file]).catch(() => {});
     }
   }
   out.put("EOF: All entries were processed.\n");
@@ -108,11 +125,6 @@ function recordLine(rec: RecordView, fromIndex: bigint, path: string, off: numbe
       throw new WalError("DECODE", `record of type ${rec.type}: ${e}`, { file: path, offset: off });
     }
   };
-  const uint = (m: GoMessage, name: string): bigint => {
-    const f = m.desc.fields.find((x) => x.name === name)!;
-    const v = m.values.get(f.number)?.[0];
-    return typeof v === "bigint" ? v : 0n;
-  };
   switch (rec.type) {
     case RecordType.Metadata:
       return `Metadata: ${goText(go(MetadataSchema))}`;
@@ -120,35 +132,17 @@ function recordLine(rec: RecordView, fromIndex: bigint, path: string, off: numbe
       return `CRC: ${rec.crc}`;
     case RecordType.Entry: {
       const m = go(EntrySchema);
-      return uint(m, "Index") >= fromIndex ? `Entry: ${goText(m)}` : null;
+      return goUint(m, "Index") >= fromIndex ? `Entry: ${goText(m)}` : null;
     }
     case RecordType.Snapshot: {
       const m = go(SnapshotSchema);
-      return uint(m, "index") >= fromIndex ? `Snapshot: ${goText(m)}` : null;
+      return goUint(m, "index") >= fromIndex ? `Snapshot: ${goText(m)}` : null;
     }
     case RecordType.State: {
       const m = go(HardStateSchema);
-      return uint(m, "commit") >= fromIndex ? `HardState: ${goText(m)}` : null;
+      return goUint(m, "commit") >= fromIndex ? `HardState: ${goText(m)}` : null;
     }
     default:
       return `Unexpected WAL log type: ${rec.type}`;
-  }
-}
-
-async function readFile(fs: FileSystem, path: string): Promise<Uint8Array> {
-  try {
-    const f = await fs.open(path);
-    try {
-      const buf = new Uint8Array(await f.size());
-      let n = 0;
-      for (let got = -1; got !== 0 && n < buf.length; n += got) {
-        got = await f.read(buf.subarray(n), n);
-      }
-      return buf.subarray(0, n);
-    } finally {
-      await f.close();
-    }
-  } catch (e) {
-    throw ioError(e, "cannot read segment", path);
   }
 }

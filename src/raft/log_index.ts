@@ -8,12 +8,11 @@
  */
 
 import type { FileSystem } from "../fs/types.ts";
-import { joinPath } from "../path.ts";
 import { scanLog } from "../replay/log_scan.ts";
-import { closeSegmentFiles, openSegmentFiles, type SegmentFile } from "../replay/scan.ts";
-import { newEntryFields } from "../segment/messages.ts";
+import { closeSegmentFiles, type SegmentFile } from "../replay/scan.ts";
+import { entrySize, newEntryFields } from "../segment/messages.ts";
 import type { Entry, HardState, Snapshot } from "../types.ts";
-import { listSegments, selectSegments } from "../wal/segment_dir.ts";
+import { openSegmentsFrom } from "../wal/segment_dir.ts";
 import { EntryIndex } from "./entry_index.ts";
 import { RecordReader } from "./record_reader.ts";
 
@@ -41,8 +40,7 @@ export class IndexedLog {
     start: Snapshot,
     cacheBytes: number,
   ): Promise<IndexedLog> {
-    const selected = selectSegments(await listSegments(fs, dir), start, dir);
-    const files = await openSegmentFiles(fs, selected.map((s) => joinPath(dir, s.name)));
+    const files = await openSegmentsFrom(fs, dir, start);
     try {
       const index = new EntryIndex(start.index, start.term);
       const fields = newEntryFields();
@@ -97,20 +95,4 @@ export class IndexedLog {
   async close(): Promise<void> {
     await closeSegmentFiles(this.files);
   }
-}
-
-/** raftpb.Entry's encoded size, as gogoproto's `Size()` (what raft's `limitSize` adds up). */
-export function entrySize(e: Entry): number {
-  const v = (x: bigint | number) => {
-    let n = 1;
-    let u = BigInt(x);
-    if (u < 0n) u += 1n << 64n;
-    while (u >= 0x80n) {
-      u >>= 7n;
-      n++;
-    }
-    return n;
-  };
-  const data = e.data.length;
-  return 1 + v(e.type) + 1 + v(e.term) + 1 + v(e.index) + (data > 0 ? 1 + v(data) + data : 0);
 }

@@ -139,14 +139,10 @@ export class RecordReader {
     }
     const seg = this.segments[segment];
     const buf = new Uint8Array(BLOCK_BYTES);
-    let n = 0;
-    try {
-      for (let got = -1; got !== 0 && n < BLOCK_BYTES; n += got) {
-        got = await seg.file.read(buf.subarray(n), k * BLOCK_BYTES + n);
-      }
-    } catch (e) {
+    // WalFile.read fills the buffer, short only at the end of the file
+    const n = await seg.file.read(buf, k * BLOCK_BYTES).catch((e) => {
       throw ioError(e, "cannot read segment", seg.path);
-    }
+    });
     const b = n === BLOCK_BYTES ? buf : buf.slice(0, n);
     this.blocks.set(key, b);
     this.cached += b.length;

@@ -64,6 +64,17 @@ export function writeEntry(w: ByteWriter, e: Entry): void {
 }
 
 /**
+ * The encoded size of `e` as a raftpb.Entry (gogoproto's `Size()`, what raft's `limitSize`
+ * adds up): the bytes {@link writeEntry} writes for it.
+ */
+export function entrySize(e: Entry): number {
+  const d = e.data.length;
+  const type = e.type >= 0 ? varintSize(e.type) : 10; // a negative enum takes 10 bytes
+  return 3 + type + varint64Size(e.term) + varint64Size(e.index) +
+    (d > 0 ? 1 + varintSize(d) + d : 0);
+}
+
+/**
  * A raftpb.Entry as read, reused from entry to entry: its data stays a range of the bytes it
  * was read from (`dataStart === dataEnd` when empty or absent), so scans that need only the
  * index make no object per entry.

@@ -8,7 +8,8 @@
 import { ioError, WalError } from "../errors.ts";
 import { type ResolvedOptions, resolveOptions, type WalOptions } from "../options.ts";
 import type { FileSystem, WalFile } from "../fs/types.ts";
-import { cleanPath, parentDir } from "../path.ts";
+import { cleanPath, joinPath, parentDir } from "../path.ts";
+import { openSegmentFiles, type SegmentFile } from "../replay/scan.ts";
 import {
   isConsecutive,
   searchIndex,
@@ -62,6 +63,16 @@ export function selectSegments(
     });
   }
   return selected;
+}
+
+/** Opens, for reading, the segments of `dir` that replay from `snap` reads. */
+export async function openSegmentsFrom(
+  fs: FileSystem,
+  dir: string,
+  snap: Snapshot,
+): Promise<SegmentFile[]> {
+  const selected = selectSegments(await listSegments(fs, dir), snap, dir);
+  return await openSegmentFiles(fs, selected.map((s) => joinPath(dir, s.name)));
 }
 
 /**
