@@ -70,7 +70,7 @@ class BunFile extends NodeFile {
   }
 
   override tryLock(): Promise<boolean> {
-    return this.serial(() => Promise.resolve(lockFd(this.libc, this.handle.fd) !== null));
+    return this.serial(() => Promise.resolve(lockFd(this.libc, this.handle.fd)));
   }
 }
 

@@ -200,7 +200,7 @@ class DenoFile implements WalFile {
       if (libc === null || st.isDirectory) return await this.file.tryLock(true);
       const fd = libc.openSame(this.path, this.writable, st.dev, st.ino ?? 0);
       try {
-        if (lockFd(libc, fd) === null) {
+        if (!lockFd(libc, fd)) {
           libc.close(fd);
           return false;
         }

@@ -49,9 +49,6 @@ while (my $line = <STDIN>) {
 }
 `;
 
-/** The outcome of a lock request. */
-export type HelperLock = "locked" | "busy" | "unavailable";
-
 interface Pending {
   resolve: (reply: string) => void;
   reject: (e: Error) => void;

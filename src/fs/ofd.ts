@@ -42,30 +42,27 @@ function flockStruct(type: number): Uint8Array {
 const wrlck = flockStruct(F_WRLCK);
 const unlck = flockStruct(F_UNLCK);
 
-/** What {@link lockFd} took: an OFD lock plus a flock, or (where OFD cannot) a flock only. */
-export type FdLock = "ofd" | "flock";
-
 /**
  * Takes an exclusive, non-blocking lock on `fd`: an OFD write lock (etcd's), then a flock
- * (this library's fallbacks'). Returns null when another open file holds either (and leaves
+ * (this library's fallbacks'). Returns false when another open file holds either (and leaves
  * neither taken). Falls back to flock alone, as etcd does, where the kernel has no OFD locks
  * (EINVAL), and where a write lock is not allowed (EBADF: a directory, or a file opened
  * read-only). Any other failure throws an Error naming the errno: a lock that could not be
  * taken is never reported as taken.
  */
-export function lockFd(calls: LockCalls, fd: number): FdLock | null {
-  let kind: FdLock = "ofd";
+export function lockFd(calls: LockCalls, fd: number): boolean {
+  let ofd = true;
   if (calls.fcntl(fd, F_OFD_SETLK, wrlck) !== 0) {
     const e = calls.errno();
-    if (e === EAGAIN || e === EACCES) return null;
+    if (e === EAGAIN || e === EACCES) return false;
     if (e !== EINVAL && e !== EBADF) throw new Error(`fcntl(F_OFD_SETLK) failed: errno ${e}`);
-    kind = "flock";
+    ofd = false;
   }
   if (calls.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     const e = calls.errno();
-    if (kind === "ofd") calls.fcntl(fd, F_OFD_SETLK, unlck);
-    if (e === EAGAIN) return null;
+    if (ofd) calls.fcntl(fd, F_OFD_SETLK, unlck);
+    if (e === EAGAIN) return false;
     throw new Error(`flock(LOCK_EX|LOCK_NB) failed: errno ${e}`);
   }
-  return kind;
+  return true;
 }

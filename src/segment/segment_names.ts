@@ -17,9 +17,14 @@ export interface SegmentName {
 
 const NAME = /^([0-9a-fA-F]{16})-([0-9a-fA-F]{16})\.wal$/;
 
+/** `v` as 16 lowercase hex digits, as etcd names segments and `.snap` files. */
+export function hex16(v: bigint): string {
+  return v.toString(16).padStart(16, "0");
+}
+
 /** Formats a segment name. */
 export function segmentName(seq: bigint, index: bigint): string {
-  return `${seq.toString(16).padStart(16, "0")}-${index.toString(16).padStart(16, "0")}.wal`;
+  return `${hex16(seq)}-${hex16(index)}.wal`;
 }
 
 /** Parses a segment name, or returns null when `name` is not one. */

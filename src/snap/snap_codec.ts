@@ -34,7 +34,7 @@ export interface RaftSnapshot {
 }
 
 /** The raftpb.Snapshot bytes of `s` (etcd's pbutil.MustMarshal). */
-export function encodeRaftSnapshot(s: RaftSnapshot): Uint8Array {
+function encodeRaftSnapshot(s: RaftSnapshot): Uint8Array {
   const m = s.metadata;
   const conf = confStateSize(m.confState);
   const meta = 1 + varintSize(conf) + conf + 1 + varint64Size(m.index) + 1 +

@@ -11,7 +11,9 @@ import { ioError, WalError } from "../errors.ts";
 import { defaultFileSystem } from "../fs/default.ts";
 import type { FileSystem } from "../fs/types.ts";
 import { cleanPath, joinPath } from "../path.ts";
+import { hex16 } from "../segment/segment_names.ts";
 import type { Snapshot } from "../types.ts";
+import { checkUint64 } from "../validate.ts";
 import { decodeSnapFile, encodeSnapFile, type RaftSnapshot } from "./snap_codec.ts";
 
 /** Options of a {@link Snapshotter}. */
@@ -26,8 +28,6 @@ export interface SnapshotterOptions {
   /** Told of each file that is not a readable snapshot (as etcd logs them), with why. */
   onBroken?: (path: string, error: WalError) => void;
 }
-
-const hex16 = (v: bigint) => v.toString(16).padStart(16, "0");
 
 /** The file name etcd gives the snapshot at `term`/`index`. */
 export function snapFileName(term: bigint, index: bigint): string {
@@ -73,10 +73,8 @@ export class Snapshotter {
    */
   async save(snapshot: RaftSnapshot): Promise<void> {
     const { index, term } = snapshot.metadata;
-    const u64 = (v: unknown) => typeof v === "bigint" && v >= 0n && v < 1n << 64n;
-    if (!u64(index) || !u64(term)) {
-      throw new WalError("INVALID_ARGUMENT", "snapshot index and term must be uint64 bigints");
-    }
+    checkUint64(index, "snapshot index");
+    checkUint64(term, "snapshot term");
     // etcd's SaveSnap skips an empty snapshot (raft.IsEmptySnap: index 0): so does this
     if (index === 0n) return;
     const bytes = encodeSnapFile(snapshot);
@@ -146,9 +144,11 @@ export class Snapshotter {
     try {
       return decodeSnapFile(bytes, path);
     } catch (e) {
-      if (e instanceof WalError && BROKEN.has(e.code)) this.options.onBroken?.(path, e);
-      if (e instanceof WalError && BROKEN.has(e.code) && this.options.keepBroken !== true) {
-        await fs.rename(path, path + ".broken").catch(() => {});
+      if (e instanceof WalError && BROKEN.has(e.code)) {
+        this.options.onBroken?.(path, e);
+        if (this.options.keepBroken !== true) {
+          await fs.rename(path, path + ".broken").catch(() => {});
+        }
       }
       throw e;
     }
