@@ -21,7 +21,7 @@ export function walDirOf(dataDir: string): string {
 }
 
 /** etcd's `member/snap` under a data directory. */
-export function snapDirOf(dataDir: string): string {
+function snapDirOf(dataDir: string): string {
   return joinPath(joinPath(dataDir, "member"), "snap");
 }
 
@@ -57,11 +57,11 @@ export async function readWalFrom(
   walDir: string,
   start: Snapshot,
   requireSnapshot: boolean,
-): Promise<ReadAllResult & { rawMetadata: Uint8Array | null }> {
+): Promise<ReadAllResult> {
   const files = await openSegmentsFrom(fs, walDir, start);
   try {
     const r = await replayAll(walDir, files, start, false, requireSnapshot);
-    return { ...r.result, rawMetadata: r.metadata };
+    return r.result;
   } finally {
     await closeSegmentFiles(files).catch(() => {});
   }

@@ -155,7 +155,7 @@ function excerpt(s: Uint8Array, pre: number, suf: number): string {
  * +0000 UTC`. (etcd-dump-logs prints it in the local time zone: run it with TZ=UTC to
  * compare.)
  */
-export function goTimeUTC(ns: bigint): string {
+function goTimeUTC(ns: bigint): string {
   let sec = ns / 1_000_000_000n;
   let frac = ns % 1_000_000_000n;
   if (frac < 0n) {

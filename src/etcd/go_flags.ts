@@ -84,7 +84,7 @@ function parseBool(v: string, name: string): string {
  * Go's `strconv.ParseUint(v, 0, 64)`, as `flag.Uint64` parses: decimal, `0x` hex, `0o` or
  * leading-0 octal, `0b` binary, `_` between digits.
  */
-export function parseGoUint64(v: string, name: string): bigint {
+function parseGoUint64(v: string, name: string): bigint {
   const bad = () => invalid(`invalid value "${v}" for flag -${name}: parse error`);
   let s = v;
   let base = 10;

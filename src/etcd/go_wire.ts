@@ -112,7 +112,7 @@ function fieldsOf(desc: DescMessage): Map<number, DescField> {
 }
 
 /** The wire type Go's code expects for a scalar (and for each element of a repeated one). */
-export function scalarWireType(t: ScalarType): number {
+function scalarWireType(t: ScalarType): number {
   switch (t) {
     case ScalarType.DOUBLE:
     case ScalarType.FIXED64:

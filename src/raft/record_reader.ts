@@ -8,7 +8,7 @@
  */
 
 import { ioError, WalError } from "../errors.ts";
-import type { WalFile } from "../fs/types.ts";
+import type { SegmentFile } from "../replay/scan.ts";
 import { FRAME_HEADER_BYTES, type FrameHeader, readFrameHeader } from "../segment/frame.ts";
 import { RecordView } from "../segment/messages.ts";
 import { ProtobufError } from "../segment/wire.ts";
@@ -16,14 +16,6 @@ import { type Entry, RecordType } from "../types.ts";
 
 /** Bytes per cached block: reads are of whole blocks, aligned to their size. */
 export const BLOCK_BYTES = 64 * 1024;
-
-/** A segment the reader reads from: its path (for errors) and open file. */
-export interface ReadableSegment {
-  /** The segment's path. */
-  path: string;
-  /** The file, open for reading. */
-  file: WalFile;
-}
 
 /** Reads entry records by segment and offset, caching up to `cacheBytes` of blocks. */
 export class RecordReader {
@@ -38,7 +30,7 @@ export class RecordReader {
    * most `cacheBytes` of blocks (at least one block).
    */
   constructor(
-    private readonly segments: readonly ReadableSegment[],
+    private readonly segments: readonly SegmentFile[],
     private readonly cacheBytes: number,
   ) {}
 
