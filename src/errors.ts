@@ -45,6 +45,8 @@ export type WalErrorCode =
   | "COMPACTED"
   /** Raft storage: the index asked for is past the last entry (etcd raft's ErrUnavailable). */
   | "UNAVAILABLE"
+  /** Raft storage: a snapshot at or below the one held (etcd raft's ErrSnapOutOfDate). */
+  | "SNAP_OUT_OF_DATE"
   /** The operating system refused a file operation. */
   | "IO";
 

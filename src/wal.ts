@@ -8,12 +8,15 @@
 import { ioError, type WalError } from "./errors.ts";
 import { type ResolvedOptions, resolveOptions, type WalOptions } from "./options.ts";
 import { cleanPath } from "./path.ts";
+import { scanLog } from "./replay/log_scan.ts";
 import { replayAll } from "./replay/read_all.ts";
+import type { RecordPosition } from "./replay/scan.ts";
+import { type EntryFields, newEntryFields } from "./segment/messages.ts";
 import { EntryStream, planStream } from "./replay/stream.ts";
 import type { Entry, HardState, ReadAllResult, ReplayStream, Snapshot } from "./types.ts";
 import { checkMetadata, checkSnapshot, checkUint64, copySave } from "./validate.ts";
 import { createWal } from "./wal/bootstrap.ts";
-import { CallQueue } from "./wal/call_queue.ts";
+import { CallQueue, type EntryPlaces } from "./wal/call_queue.ts";
 import { writeGroup } from "./wal/group_commit.ts";
 import {
   type Appending,
@@ -29,6 +32,39 @@ import { warnWeakLocks } from "./wal/segment_dir.ts";
 export { DEFAULT_SEGMENT_SIZE_BYTES, type WalOptions } from "./options.ts";
 
 const ZERO_SNAPSHOT: Snapshot = { index: 0n, term: 0n };
+
+/**
+ * What raft storage (`src/raft/`) needs of a WAL beyond its public API, kept off it (mod.ts
+ * does not export this): the WAL's static block fills it in, reaching its private members.
+ */
+export interface WalInternals {
+  /**
+   * Replays as `readAll` does, but hands each entry record's fields (reused: copy what is
+   * kept) and where it lies to `onEntry` instead of collecting entries. Returns the
+   * metadata and the last hard state.
+   */
+  replayRecords(
+    wal: WAL,
+    onEntry: (fields: EntryFields, at: RecordPosition) => void,
+  ): Promise<{ metadata: Uint8Array | null; state: HardState }>;
+  /**
+   * Saves as `save` does a save `copySave` checked and copied, filling `places` with where
+   * each entry record went; `onDurable` runs once the group is durable, before any later
+   * call on the WAL starts (it must not throw).
+   */
+  saveAt(
+    wal: WAL,
+    save: { state: HardState; entries: Entry[] },
+    places: EntryPlaces,
+    onDurable: () => void,
+  ): Promise<void>;
+}
+
+/** The hooks of {@link WalInternals}; set when the WAL class is defined. */
+export const walInternals: WalInternals = {
+  replayRecords: () => Promise.reject(new Error("unreachable: set by WAL")),
+  saveAt: () => Promise.reject(new Error("unreachable: set by WAL")),
+};
 
 /**
  * A write-ahead log in etcd's format.
@@ -57,6 +93,11 @@ export class WAL {
   private readonly queue = new CallQueue();
   /** The replay stream, whose read handles close with the WAL. */
   private replayStream: EntryStream | null = null;
+
+  static {
+    walInternals.replayRecords = (wal, onEntry) => wal.replayRecords(onEntry);
+    walInternals.saveAt = (wal, save, places, onDurable) => wal.enqueue(save, places, onDurable);
+  }
 
   private constructor(
     dir: string,
@@ -163,6 +204,34 @@ export class WAL {
     });
   }
 
+  /** {@link WalInternals.replayRecords}. */
+  private replayRecords(
+    onEntry: (fields: EntryFields, at: RecordPosition) => void,
+  ): Promise<{ metadata: Uint8Array | null; state: HardState }> {
+    return this.replay("replay", async (segments) => {
+      let lastIndex = 0n;
+      const fields = newEntryFields();
+      const { metadata, state, end } = await scanLog({
+        dir: this.dir,
+        files: segments.files(),
+        start: this.start,
+        requireCleanEnd: this.writable,
+        onEntry: (rec, at) => {
+          rec.entryFields(fields);
+          lastIndex = fields.index;
+          onEntry(fields, at);
+        },
+        scratch: { buf: new Uint8Array(0) },
+      });
+      this.phase = await endReplay(this.options, segments, this.writable, {
+        end,
+        metadata,
+        lastIndex,
+      });
+      return { metadata, state };
+    });
+  }
+
   /** Shorthand for the entries of {@link WAL.stream}. */
   async *entries(): AsyncGenerator<Entry, void, undefined> {
     yield* (await this.stream()).entries;
@@ -182,8 +251,21 @@ export class WAL {
     } catch (e) {
       return Promise.reject(e);
     }
+    return this.enqueue(save);
+  }
+
+  /** Queues a checked save; see {@link WalInternals.saveAt} for `places` and `onDurable`. */
+  private enqueue(
+    save: { state: HardState; entries: Entry[] },
+    places?: EntryPlaces,
+    onDurable?: () => void,
+  ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.save({ ...save, resolve, reject }, (group) => {
+      const durable = onDurable === undefined ? resolve : () => {
+        onDurable();
+        resolve();
+      };
+      this.queue.save({ ...save, places, resolve: durable, reject }, (group) => {
         const log = requireAppend(this.phase, this.dir, "save", this.writable);
         return this.guard(log, () => writeGroup(log, group));
       });

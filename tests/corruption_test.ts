@@ -1421,6 +1421,7 @@ const CLASS_OF: Record<WalErrorCode, string> = {
   NO_ENTRIES: "noentries", // wal dump-logs only
   COMPACTED: "compacted", // raft storage only
   UNAVAILABLE: "unavailable", // raft storage only
+  SNAP_OUT_OF_DATE: "snapoutofdate", // raft storage only
 };
 
 /** The four verdicts the comparison is made on: clean, torn, crc, other. */

@@ -57,7 +57,13 @@ export class IndexedLog {
         },
         scratch: { buf: new Uint8Array(0) },
       });
-      return new IndexedLog(index, metadata, state, files, new RecordReader(files, cacheBytes));
+      return new IndexedLog(
+        index,
+        metadata,
+        state,
+        files,
+        new RecordReader({ segment: (k) => Promise.resolve(files[k]) }, cacheBytes),
+      );
     } catch (e) {
       await closeSegmentFiles(files).catch(() => {});
       throw e;

@@ -14,6 +14,12 @@ import { RecordView } from "../segment/messages.ts";
 import { ProtobufError } from "../segment/wire.ts";
 import { type Entry, RecordType } from "../types.ts";
 
+/** The segment files a {@link RecordReader} reads, by the number the index gives them. */
+export interface SegmentSource {
+  /** Segment `k`'s path and an open handle to read it. */
+  segment(k: number): Promise<SegmentFile>;
+}
+
 /** Bytes per cached block: reads are of whole blocks, aligned to their size. */
 export const BLOCK_BYTES = 64 * 1024;
 
@@ -24,13 +30,15 @@ export class RecordReader {
   private cached = 0;
   private readonly header: FrameHeader = { recordBytes: 0, padBytes: 0, isEnd: false };
   private readonly rec = new RecordView();
+  /** Bumped by every invalidation: a block read that began before one is not cached. */
+  private epoch = 0;
 
   /**
-   * Reads from `segments` (by their position in it, as the index numbers them), keeping at
-   * most `cacheBytes` of blocks (at least one block).
+   * Reads from `segments` (numbered as the index numbers them), keeping at most
+   * `cacheBytes` of blocks (at least one block).
    */
   constructor(
-    private readonly segments: readonly SegmentFile[],
+    private readonly segments: SegmentSource,
     private readonly cacheBytes: number,
   ) {}
 
@@ -41,8 +49,8 @@ export class RecordReader {
 
   /** The entry whose record starts at `offset` of segment `segment`. */
   async entryAt(segment: number, offset: number): Promise<Entry> {
-    const seg = this.segments[segment];
-    const head = await this.bytes(segment, offset, FRAME_HEADER_BYTES);
+    const seg = await this.segments.segment(segment);
+    const head = await this.bytes(seg, segment, offset, FRAME_HEADER_BYTES);
     readFrameHeader(head, 0, this.header);
     const n = this.header.recordBytes;
     if (this.header.isEnd || n > 0xffffffff) {
@@ -51,7 +59,7 @@ export class RecordReader {
         offset,
       });
     }
-    const body = await this.bytes(segment, offset + FRAME_HEADER_BYTES, n);
+    const body = await this.bytes(seg, segment, offset + FRAME_HEADER_BYTES, n);
     const rec = this.rec;
     try {
       rec.read(body, 0, body.length);
@@ -72,16 +80,27 @@ export class RecordReader {
   }
 
   /**
-   * Forgets the cached blocks of `segment` from `offset` on: bytes written there since they
-   * were read (the tail being appended to) are read again.
+   * Forgets the cached blocks of `segment` holding bytes `from` to `to - 1`: bytes written
+   * there since they were read (the tail being appended to) are read again, and a read of
+   * them in flight is not cached.
    */
-  invalidate(segment: number, offset: number): void {
-    const first = Math.floor(offset / BLOCK_BYTES);
+  invalidate(segment: number, from: number, to: number): void {
+    this.epoch++;
+    for (let k = Math.floor(from / BLOCK_BYTES); k * BLOCK_BYTES < to; k++) {
+      const key = segment * 2 ** 32 + k;
+      const b = this.blocks.get(key);
+      if (b === undefined) continue;
+      this.blocks.delete(key);
+      this.cached -= b.length;
+    }
+  }
+
+  /** Forgets every cached block of segments numbered below `segment` (purged ones). */
+  forgetBefore(segment: number): void {
     for (const [key, b] of this.blocks) {
-      if (Math.floor(key / 2 ** 32) === segment && key % 2 ** 32 >= first) {
-        this.blocks.delete(key);
-        this.cached -= b.length;
-      }
+      if (key >= segment * 2 ** 32) continue;
+      this.blocks.delete(key);
+      this.cached -= b.length;
     }
   }
 
@@ -90,38 +109,36 @@ export class RecordReader {
    * else a copy gathered from blocks. Views are never overwritten (evicted blocks are only
    * dropped), so entries read stay valid.
    */
-  private async bytes(segment: number, offset: number, len: number): Promise<Uint8Array> {
+  private async bytes(
+    seg: SegmentFile,
+    segment: number,
+    offset: number,
+    len: number,
+  ): Promise<Uint8Array> {
     const first = Math.floor(offset / BLOCK_BYTES);
     const last = Math.floor((offset + len - 1) / BLOCK_BYTES);
     if (first === last || len === 0) {
-      const b = await this.block(segment, first);
+      const b = await this.block(seg, segment, first);
       const at = offset - first * BLOCK_BYTES;
-      if (at + len > b.length) throw this.short(segment, offset, len);
+      if (at + len > b.length) throw short(seg, offset, len);
       return b.subarray(at, at + len);
     }
     const out = new Uint8Array(len);
     let filled = 0;
     for (let k = first; k <= last; k++) {
-      const b = await this.block(segment, k);
+      const b = await this.block(seg, segment, k);
       const from = k === first ? offset - first * BLOCK_BYTES : 0;
       const take = Math.min(b.length - from, len - filled);
-      if (take <= 0) throw this.short(segment, offset, len);
+      if (take <= 0) throw short(seg, offset, len);
       out.set(b.subarray(from, from + take), filled);
       filled += take;
     }
-    if (filled < len) throw this.short(segment, offset, len);
+    if (filled < len) throw short(seg, offset, len);
     return out;
   }
 
-  private short(segment: number, offset: number, len: number): WalError {
-    return new WalError("UNEXPECTED_EOF", `a record of ${len} bytes runs past the end`, {
-      file: this.segments[segment].path,
-      offset,
-    });
-  }
-
   /** Block `k` of `segment`, from the cache or the file (shorter at the end of the file). */
-  private async block(segment: number, k: number): Promise<Uint8Array> {
+  private async block(seg: SegmentFile, segment: number, k: number): Promise<Uint8Array> {
     const key = segment * 2 ** 32 + k;
     const hit = this.blocks.get(key);
     if (hit !== undefined) {
@@ -129,13 +146,14 @@ export class RecordReader {
       this.blocks.set(key, hit);
       return hit;
     }
-    const seg = this.segments[segment];
+    const epoch = this.epoch;
     const buf = new Uint8Array(BLOCK_BYTES);
     // WalFile.read fills the buffer, short only at the end of the file
     const n = await seg.file.read(buf, k * BLOCK_BYTES).catch((e) => {
       throw ioError(e, "cannot read segment", seg.path);
     });
     const b = n === BLOCK_BYTES ? buf : buf.slice(0, n);
+    if (epoch !== this.epoch) return b; // bytes may have been written meanwhile: do not keep
     this.blocks.set(key, b);
     this.cached += b.length;
     for (const [old, ob] of this.blocks) {
@@ -145,4 +163,11 @@ export class RecordReader {
     }
     return b;
   }
+}
+
+function short(seg: SegmentFile, offset: number, len: number): WalError {
+  return new WalError("UNEXPECTED_EOF", `a record of ${len} bytes runs past the end`, {
+    file: seg.path,
+    offset,
+  });
 }

@@ -133,6 +133,11 @@ export class SegmentWriter {
     return this.tailPath;
   }
 
+  /** The offset in the tail the next record encoded will be written at. */
+  get appendOffset(): number {
+    return this.offset + this.enc.pending.length;
+  }
+
   /** Whether the tail is full: etcd would cut here (by the offset it has flushed to). */
   get full(): boolean {
     return this.enc.flushModel.flushedOffset >= this.options.segmentSizeBytes;

@@ -8,12 +8,22 @@
 
 import type { Entry, HardState } from "../types.ts";
 
+/** Where a save's entry records were written: per entry, its segment's path and offset. */
+export interface EntryPlaces {
+  /** The segment of each entry record (the same string for a segment's records). */
+  paths: string[];
+  /** The byte offset of each entry record in its segment. */
+  offsets: number[];
+}
+
 /** A save waiting for its group to be written. */
 export interface PendingSave {
   /** The hard state to save (may be empty). */
   state: HardState;
   /** The entries to save, validated and copied. */
   entries: Entry[];
+  /** Filled with where each entry record went, for a caller that reads them back by place. */
+  places?: EntryPlaces;
   /** Settles the save's promise once its group is durable. */
   resolve: () => void;
   /** Settles the save's promise with its group's failure. */

@@ -23,12 +23,20 @@ export function mustSync(prev: HardState, state: HardState, entryCount: number):
  */
 export async function writeGroup(log: AppendState, group: readonly PendingSave[]): Promise<void> {
   let syncs = false;
-  for (const { state, entries } of group) {
+  for (const { state, entries, places } of group) {
     const hasState = !isEmptyHardState(state);
     if (!hasState && entries.length === 0) continue;
     const enc = log.writer.encoder;
     const needsSync = mustSync(log.state, state, entries.length);
-    for (const e of entries) enc.entry(e);
+    if (places === undefined) {
+      for (const e of entries) enc.entry(e);
+    } else {
+      for (const e of entries) {
+        places.paths.push(log.writer.path);
+        places.offsets.push(log.writer.appendOffset);
+        enc.entry(e);
+      }
+    }
     if (hasState) enc.state(state);
     if (entries.length > 0) log.lastIndex = entries[entries.length - 1].index;
     if (hasState) log.state = state;
