@@ -19,6 +19,7 @@ console.log(hardState.commit, tail.length);
  */
 
 export { RaftStorage } from "./src/raft/raft_storage.ts";
+export { EntryType } from "./src/types.ts";
 export type { InitialState, RaftStorageOptions } from "./src/raft/raft_storage.ts";
 export type { RaftSnapshot, SnapshotMetadata } from "./src/snap/snap_codec.ts";
 export type { ConfState, Entry, HardState } from "./src/types.ts";

@@ -48,10 +48,10 @@ deno fmt --check
 echo "== deno lint"
 deno lint
 echo "== deno check"
-deno check mod.ts cli.ts testing.ts pb.ts snap.ts src/ tests/ compat/ bench/ demo.ts examples/
+deno check mod.ts cli.ts testing.ts pb.ts snap.ts raft.ts src/ tests/ compat/ bench/ demo.ts examples/
 echo "== deno doc --lint, and the doc examples type-check"
-deno doc --lint mod.ts cli.ts testing.ts pb.ts snap.ts
-deno check --doc-only mod.ts cli.ts testing.ts pb.ts snap.ts src/
+deno doc --lint mod.ts cli.ts testing.ts pb.ts snap.ts raft.ts
+deno check --doc-only mod.ts cli.ts testing.ts pb.ts snap.ts raft.ts src/
 
 if [ -d /usr/share/gocode/src/go.etcd.io/etcd/wal ] &&
   { command -v go >/dev/null 2>&1 || [ -x /usr/lib/go/bin/go ]; }; then

@@ -263,6 +263,7 @@ export class RaftStorage {
     return p;
   }
 
+  /** {@link RaftStorage.append}, its turn come: checked now against the calls before it. */
   private appendNow(entries: readonly Entry[], hardState: HardState): Promise<void> {
     try {
       this.requireUsable();
@@ -403,6 +404,7 @@ export class RaftStorage {
     return p;
   }
 
+  /** Throws `SNAP_OUT_OF_DATE` unless `index` is past the snapshot held. */
   private requireNewer(index: bigint): void {
     this.requireUsable();
     checkUint64(index, "snapshot index");
@@ -414,6 +416,7 @@ export class RaftStorage {
     }
   }
 
+  /** Throws `CLOSED` once closed, or once an index update failed. */
   private requireUsable(): void {
     if (this.failure !== null) throw this.failure;
   }
