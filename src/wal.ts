@@ -41,7 +41,10 @@ export interface WalInternals {
   /**
    * Replays as `readAll` does, but hands each entry record's fields (reused: copy what is
    * kept) and where it lies to `onEntry` instead of collecting entries. Returns the
-   * metadata and the last hard state.
+   * metadata and the last hard state. Unlike `readAll` (and etcd's), the index the next
+   * segment is named for is the writer's before the restart: a snapshot record after the
+   * last entry counts, as `saveSnapshot` counts it. Else a cut after reopen could name a
+   * segment at or below that snapshot, and replay from it would not find its record.
    */
   replayRecords(
     wal: WAL,
@@ -220,6 +223,9 @@ export class WAL {
           rec.entryFields(fields);
           lastIndex = fields.index;
           onEntry(fields, at);
+        },
+        onSnapshot: (index) => {
+          if (index > lastIndex) lastIndex = index;
         },
         scratch: { buf: new Uint8Array(0) },
       });

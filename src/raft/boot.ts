@@ -104,6 +104,12 @@ async function replayFrom(o: BootOptions, snap: SnapshotMetadata | null): Promis
   try {
     const { metadata, state } = await walInternals.replayRecords(wal, (fields, at) => {
       try {
+        if (fields.index <= start.index) {
+          // raft's overwrite at or below the snapshot: what followed it is gone (etcd's
+          // ReadAll skips the entry, and may serve again what it truncated)
+          if (index.length > 0) index.reset(start.index, start.term);
+          return;
+        }
         index.put(fields.index, fields.term, reads.number(at.file), at.offset);
       } catch (e) {
         if (!(e instanceof WalError)) throw e;

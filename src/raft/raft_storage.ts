@@ -10,9 +10,9 @@
  * @module
  */
 
-import { WalError } from "../errors.ts";
+import { ioError, WalError } from "../errors.ts";
 import { type ResolvedOptions, resolveOptions } from "../options.ts";
-import { cleanPath, joinPath } from "../path.ts";
+import { cleanPath, joinPath, parentDir } from "../path.ts";
 import { entrySize } from "../segment/messages.ts";
 import type { RaftSnapshot, SnapshotMetadata } from "../snap/snap_codec.ts";
 import { snapFileName, Snapshotter } from "../snap/snapshotter.ts";
@@ -127,8 +127,8 @@ export class RaftStorage {
     const resolved = await resolveOptions(options);
     dir = cleanPath(dir);
     const { walDir, snapDir } = dirsOf(dir);
-    await resolved.fs.mkdir(snapDir);
-    await (await WAL.create(walDir, metadata, options)).close();
+    await (await WAL.create(walDir, metadata, options)).close(); // makes member/ durable
+    await makeSnapDir(resolved, snapDir);
     return await RaftStorage.open(dir, options);
   }
 
@@ -142,6 +142,10 @@ export class RaftStorage {
     checkOptions(options);
     dir = cleanPath(dir);
     const { walDir, snapDir } = dirsOf(dir);
+    // etcd's server makes member/snap at boot when missing; a WAL alone is a data directory
+    if ((await resolved.fs.stat(snapDir)) === null && (await resolved.fs.stat(walDir)) !== null) {
+      await makeSnapDir(resolved, snapDir);
+    }
     const snapshotter = new Snapshotter(snapDir, { fs: resolved.fs });
     const booted = await boot({
       walDir,
@@ -253,7 +257,8 @@ export class RaftStorage {
    * promise resolves (`MemoryStorage.Append` and `SetHardState`). An entry at or below the
    * last index replaces the tail from there (raft's overwrite); entries at or below the
    * compaction point are dropped; a first index past the last plus one is
-   * `SLICE_OUT_OF_RANGE`. The first save after open also carries the hard state (so that
+   * `SLICE_OUT_OF_RANGE`, one at or below the snapshot held `INVALID_ARGUMENT` (raft never
+   * overwrites what a snapshot covers, and replay from the snapshot would lose it). The first save after open also carries the hard state (so that
    * every segment cut after it holds one, as replay from a later snapshot needs).
    */
   append(entries: readonly Entry[], hardState: HardState = emptyHardState()): Promise<void> {
@@ -272,6 +277,16 @@ export class RaftStorage {
       const es = save.entries;
       if (es.length > 0 && es[es.length - 1].index < first) es.length = 0;
       if (es.length > 0 && es[0].index < first) es.splice(0, Number(first - es[0].index));
+      const snapIndex = this.snap?.index ?? 0n;
+      if (es.length > 0 && es[0].index <= snapIndex) {
+        // MemoryStorage would take it; raft never sends it (a snapshot is of committed
+        // entries), and a WAL replayed from the snapshot could not hold it
+        throw new WalError(
+          "INVALID_ARGUMENT",
+          `entry index ${es[0].index} is at or below the snapshot at ${snapIndex}`,
+          { file: this.dir },
+        );
+      }
       if (es.length > 0 && es[0].index > this.projectedLast + 1n) {
         throw new WalError(
           "SLICE_OUT_OF_RANGE",
@@ -349,20 +364,26 @@ export class RaftStorage {
   /**
    * Drops the entries up to and including `index` (`MemoryStorage.Compact`): then
    * `firstIndex()` is `index + 1` and `term(index)` still answers. `COMPACTED` at or below
-   * the compaction point, `UNAVAILABLE` past the last index. Then releases the locks of
-   * segments replay from the held snapshot no longer needs, and removes segments and
-   * `.snap` files beyond the newest `retain` (etcd's purge).
+   * the compaction point, `UNAVAILABLE` past the last index. Then, as etcd's server does
+   * once a snapshot is saved, it syncs the WAL (so the commit that makes the snapshot the
+   * one boot takes is durable), releases the locks of segments replay from that snapshot no
+   * longer needs, and removes segments and `.snap` files beyond the newest `retain` (etcd's
+   * purge). While the snapshot held is above the commit saved, boot would not take it: then
+   * nothing more is released or removed.
    */
   compact(index: bigint): Promise<void> {
     return this.afterWrites(async () => {
       this.requireUsable();
       this.index.compact(index);
       this.changes++;
-      const snapIndex = this.snap?.index ?? 0n;
-      await this.wal.releaseLockTo(index < snapIndex ? index : snapIndex);
+      await this.wal.sync();
+      const snap = this.snap;
+      const bootIndex = snap !== null && snap.index <= this.state.commit ? snap.index : 0n;
+      await this.wal.releaseLockTo(index < bootIndex ? index : bootIndex);
       const purged = await purgeBeyond(
         joinPath(joinPath(this.dir, "member"), "wal"),
         this.snapshotter,
+        bootIndex,
         this.options.retain ?? DEFAULT_RETAIN,
         this.options,
         this.resolved,
@@ -425,6 +446,17 @@ export class RaftStorage {
 function dirsOf(dir: string): { walDir: string; snapDir: string } {
   const member = joinPath(dir, "member");
   return { walDir: joinPath(member, "wal"), snapDir: joinPath(member, "snap") };
+}
+
+/** Makes `member/snap` and its entry in `member/` durable. */
+async function makeSnapDir(resolved: ResolvedOptions, snapDir: string): Promise<void> {
+  const member = parentDir(snapDir);
+  try {
+    await resolved.fs.mkdir(snapDir);
+    await resolved.observer.fsync("directory", member, () => resolved.fs.syncDir(member));
+  } catch (e) {
+    throw ioError(e, "cannot make the snapshot directory", snapDir);
+  }
 }
 
 function checkOptions(o: RaftStorageOptions): void {

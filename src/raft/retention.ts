@@ -2,7 +2,10 @@
  * What raft storage keeps on disk after a compaction, as etcd's purge does: the newest
  * `retain` segments and `.snap` files. Segments go only while they can be locked (the WAL
  * keeps every segment replay from its newest snapshot needs locked), `.snap` files oldest
- * first by name (term, then index).
+ * first. Unlike etcd, which counts them by name (term, then index), `.snap` files are counted
+ * by index, and one past the snapshot held is neither counted nor removed: a file the WAL has
+ * no record of (a crash came between the two writes), with a higher term or index, would
+ * otherwise push the held snapshot out.
  *
  * @module
  */
@@ -22,10 +25,14 @@ export interface Purged {
   snapshots: string[];
 }
 
-/** Removes the segments and `.snap` files beyond the newest `retain` of each. */
+/**
+ * Removes the segments beyond the newest `retain`, and the `.snap` files beyond the newest
+ * `retain` of those at or below `heldIndex`.
+ */
 export async function purgeBeyond(
   walDir: string,
   snapshotter: Snapshotter,
+  heldIndex: bigint,
   retain: number,
   walOptions: WalOptions,
   resolved: ResolvedOptions,
@@ -33,7 +40,11 @@ export async function purgeBeyond(
   const names = await purge(walDir, { ...walOptions, keep: retain });
   const segments = names.map((n) => joinPath(walDir, n));
   const snapshots: string[] = [];
-  for (const name of (await snapshotter.list()).slice(retain)) {
+  const held = (await snapshotter.list())
+    .map((name) => ({ name, at: snapPosition(name) }))
+    .filter((s) => s.at.index <= heldIndex)
+    .sort((a, b) => compare(b.at.index, a.at.index) || compare(b.at.term, a.at.term));
+  for (const { name } of held.slice(retain)) {
     const path = joinPath(snapshotter.dir, name);
     await resolved.fs.remove(path).catch((e) => {
       throw ioError(e, "cannot purge snapshot", path);
@@ -48,4 +59,15 @@ export async function purgeBeyond(
     );
   }
   return { segments, snapshots };
+}
+
+/** Term and index from a `.snap` name (`%016x-%016x.snap`); past any index if not one. */
+function snapPosition(name: string): { term: bigint; index: bigint } {
+  const m = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/.exec(name);
+  if (m === null) return { term: 0n, index: 1n << 64n };
+  return { term: BigInt("0x" + m[1]), index: BigInt("0x" + m[2]) };
+}
+
+function compare(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
