@@ -142,10 +142,11 @@ export class RaftStorage {
     checkOptions(options);
     dir = cleanPath(dir);
     const { walDir, snapDir } = dirsOf(dir);
-    // etcd's server makes member/snap at boot when missing; a WAL alone is a data directory
-    if ((await resolved.fs.stat(snapDir)) === null && (await resolved.fs.stat(walDir)) !== null) {
-      await makeSnapDir(resolved, snapDir);
+    if ((await resolved.fs.stat(walDir)) === null) {
+      throw new WalError("FILE_NOT_FOUND", "no WAL in the data directory", { file: walDir });
     }
+    // etcd's server makes member/snap at boot when missing; a WAL alone is a data directory
+    if ((await resolved.fs.stat(snapDir)) === null) await makeSnapDir(resolved, snapDir);
     const snapshotter = new Snapshotter(snapDir, { fs: resolved.fs });
     const booted = await boot({
       walDir,
