@@ -41,15 +41,18 @@ export interface WalInternals {
   /**
    * Replays as `readAll` does, but hands each entry record's fields (reused: copy what is
    * kept) and where it lies to `onEntry` instead of collecting entries. Returns the
-   * metadata and the last hard state. Unlike `readAll` (and etcd's), the index the next
-   * segment is named for is the writer's before the restart: a snapshot record after the
-   * last entry counts, as `saveSnapshot` counts it. Else a cut after reopen could name a
-   * segment at or below that snapshot, and replay from it would not find its record.
+   * metadata, the last hard state and the snapshot records seen.
+   *
+   * Unlike after `readAll` (and etcd's), no segment is then named at or below a snapshot
+   * recorded: etcd names a segment for the last entry written, and after a restart, or an
+   * append of entries below a snapshot a lagging follower was sent, that can be below a
+   * snapshot recorded in an earlier segment. Replay from that snapshot then starts after
+   * its record and fails (`SNAPSHOT_NOT_FOUND`).
    */
   replayRecords(
     wal: WAL,
     onEntry: (fields: EntryFields, at: RecordPosition) => void,
-  ): Promise<{ metadata: Uint8Array | null; state: HardState }>;
+  ): Promise<{ metadata: Uint8Array | null; state: HardState; snapshots: Snapshot[] }>;
   /**
    * Saves as `save` does a save `copySave` checked and copied, filling `places` with where
    * each entry record went; `onDurable` runs once the group is durable, before any later
@@ -210,9 +213,11 @@ export class WAL {
   /** {@link WalInternals.replayRecords}. */
   private replayRecords(
     onEntry: (fields: EntryFields, at: RecordPosition) => void,
-  ): Promise<{ metadata: Uint8Array | null; state: HardState }> {
+  ): Promise<{ metadata: Uint8Array | null; state: HardState; snapshots: Snapshot[] }> {
     return this.replay("replay", async (segments) => {
       let lastIndex = 0n;
+      let indexFloor = this.start.index;
+      const snapshots: Snapshot[] = [];
       const fields = newEntryFields();
       const { metadata, state, end } = await scanLog({
         dir: this.dir,
@@ -224,17 +229,19 @@ export class WAL {
           lastIndex = fields.index;
           onEntry(fields, at);
         },
-        onSnapshot: (index) => {
-          if (index > lastIndex) lastIndex = index;
+        onSnapshot: (snap) => {
+          snapshots.push(snap);
+          if (snap.index > indexFloor) indexFloor = snap.index;
         },
         scratch: { buf: new Uint8Array(0) },
       });
       this.phase = await endReplay(this.options, segments, this.writable, {
         end,
         metadata,
-        lastIndex,
+        lastIndex: lastIndex > indexFloor ? lastIndex : indexFloor,
+        indexFloor,
       });
-      return { metadata, state };
+      return { metadata, state, snapshots };
     });
   }
 
@@ -289,6 +296,7 @@ export class WAL {
         log.writer.encoder.snapshot(snap);
         await log.writer.writePending();
         if (log.lastIndex < snap.index) log.lastIndex = snap.index;
+        if (log.indexFloor !== null && log.indexFloor < snap.index) log.indexFloor = snap.index;
         await log.writer.sync();
       });
     });

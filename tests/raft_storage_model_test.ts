@@ -393,7 +393,14 @@ async function history(seed: number): Promise<number> {
       const i = r() < 0.15 || hiC < lo ? held : lo + BigInt(randInt(r, 0, Number(hiC - lo)));
       const data = randBytes(r, randInt(r, 0, 40));
       const conf = r() < 0.5 ? randomConf(r) : undefined;
+      // (a record of i at another term, that a crash left uncommitted, cannot be: raft commits
+      // one term at an index)
       const t = m.term(i);
+      if (
+        "ok" in t && disk.records.some((x) => x.kind === "snap" && x.index === i && x.term !== t.ok)
+      ) {
+        continue;
+      }
       expect = i <= held ? { code: "SNAP_OUT_OF_DATE" } : "ok" in t ? { ok: undefined } : t;
       trace.push(`createSnapshot ${i}`);
       act = () => s.createSnapshot(i, data, conf);
@@ -414,7 +421,11 @@ async function history(seed: number): Promise<number> {
       const held = m.snapshot?.index ?? 0n;
       const i = r() < 0.1 ? held : m.last + BigInt(randInt(r, held < m.last ? 0 : 1, 4));
       if (r() < 0.5) term++;
-      const snap = { index: i, term, confState: randomConf(r), data: randBytes(r, 20) };
+      // (one term at an index, as raft commits it: that of a record a crash left uncommitted)
+      const same = disk.records.find((x) => x.kind === "snap" && x.index === i);
+      const snapTerm = same?.kind === "snap" ? same.term : term;
+      if (snapTerm > term) term = snapTerm;
+      const snap = { index: i, term: snapTerm, confState: randomConf(r), data: randBytes(r, 20) };
       expect = i <= held ? { code: "SNAP_OUT_OF_DATE" } : { ok: undefined };
       // raft's Ready that carries a snapshot carries a hard state committing it
       const st: HardState = { term, vote: m.hardState.vote, commit: i };

@@ -37,6 +37,8 @@ export interface Booted {
   state: HardState;
   /** The snapshot booted from (null: none, the log starts at index 1). */
   snapshot: SnapshotMetadata | null;
+  /** The snapshot records replay read. */
+  recorded: Snapshot[];
 }
 
 /** What boot reads and how. */
@@ -102,7 +104,7 @@ async function replayFrom(o: BootOptions, snap: SnapshotMetadata | null): Promis
   const index = new EntryIndex(start.index, start.term);
   const reads = new SegmentReads(o.resolved.fs as FileSystem);
   try {
-    const { metadata, state } = await walInternals.replayRecords(wal, (fields, at) => {
+    const { metadata, state, snapshots } = await walInternals.replayRecords(wal, (fields, at) => {
       try {
         if (fields.index <= start.index) {
           // raft's overwrite at or below the snapshot: what followed it is gone (etcd's
@@ -116,7 +118,7 @@ async function replayFrom(o: BootOptions, snap: SnapshotMetadata | null): Promis
         throw new WalError(e.code, e.message, { file: at.file, offset: at.offset });
       }
     });
-    return { wal, index, reads, metadata, state, snapshot: snap };
+    return { wal, index, reads, metadata, state, snapshot: snap, recorded: snapshots };
   } catch (e) {
     await wal.close().catch(() => {});
     await reads.close().catch(() => {});

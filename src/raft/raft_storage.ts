@@ -94,6 +94,8 @@ export class RaftStorage {
   private writes: Promise<unknown> = Promise.resolve();
   /** The last snapshot or compaction while it runs: appends made meanwhile wait for it. */
   private barrier: Promise<unknown> | null = null;
+  /** The term of each snapshot recorded in the WAL (that replay read, or saved since). */
+  private readonly recorded = new Map<bigint, bigint>();
   /** Set by close, or when an index update failed after its save was durable. */
   private failure: WalError | null = null;
 
@@ -113,6 +115,7 @@ export class RaftStorage {
     this.snap = booted.snapshot;
     this.projectedLast = booted.index.lastIndex;
     this.reader = new RecordReader(booted.reads, options.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    for (const r of booted.recorded) this.recorded.set(r.index, r.term);
   }
 
   /**
@@ -406,11 +409,24 @@ export class RaftStorage {
     await this.reads.close();
   }
 
-  /** Saves a snapshot as etcd 3.5+ does: the `.snap` file, then the WAL record. */
+  /**
+   * Saves a snapshot as etcd 3.5+ does: the `.snap` file, then the WAL record. A record of
+   * the same index with another term (one a crash kept uncommitted) is `SNAPSHOT_MISMATCH`,
+   * before anything is written: replay from either would stop at the other.
+   */
   private async persist(snapshot: RaftSnapshot): Promise<void> {
     const m = snapshot.metadata;
+    const other = this.recorded.get(m.index);
+    if (other !== undefined && other !== m.term) {
+      throw new WalError(
+        "SNAPSHOT_MISMATCH",
+        `the WAL records snapshot ${m.index} at term ${other}, not ${m.term}`,
+        { file: this.dir },
+      );
+    }
     await this.snapshotter.save(snapshot);
     await this.wal.saveSnapshot({ index: m.index, term: m.term, confState: m.confState });
+    this.recorded.set(m.index, m.term);
     this.snap = structuredClone(m);
   }
 

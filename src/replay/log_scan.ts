@@ -29,8 +29,8 @@ export interface LogScanOptions {
   requireSnapshot?: boolean;
   /** Called for each entry record; may throw (a WalError, or a ProtobufError to say DECODE). */
   onEntry: (rec: RecordView, at: RecordPosition) => void;
-  /** Called for each snapshot record (after its checks), with its index. */
-  onSnapshot?: (index: bigint) => void;
+  /** Called for each snapshot record (after its checks). */
+  onSnapshot?: (snap: Snapshot) => void;
   /** Called as each segment starts: `done` of `total`. */
   onSegment?: (done: number, total: number, path: string) => void;
   /** Called once every record was read, before the end checks (the start snapshot). */
@@ -70,7 +70,7 @@ export async function scanLog(o: LogScanOptions): Promise<LogScan> {
         default:
           if (!checks.handle(rec, at)) throw unexpectedType(rec, at);
           if (rec.type === RecordType.Snapshot && onSnapshot !== undefined) {
-            onSnapshot(rec.snapshot().index);
+            onSnapshot(rec.snapshot());
           }
       }
     },

@@ -106,6 +106,7 @@ async function createLocked(
       writer,
       state: emptyHardState(),
       lastIndex: 0n,
+      indexFloor: null,
     };
   } catch (e) {
     await file?.close().catch(() => {});

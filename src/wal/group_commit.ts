@@ -39,6 +39,7 @@ export async function writeGroup(log: AppendState, group: readonly PendingSave[]
     }
     if (hasState) enc.state(state);
     if (entries.length > 0) log.lastIndex = entries[entries.length - 1].index;
+    if (log.indexFloor !== null && log.lastIndex < log.indexFloor) log.lastIndex = log.indexFloor;
     if (hasState) log.state = state;
     if (log.writer.full) {
       await log.writer.writePending();

@@ -24,6 +24,11 @@ export interface AppendState {
   state: HardState;
   /** Index of the last entry written or replayed (etcd's w.enti); names the next segment. */
   lastIndex: bigint;
+  /**
+   * Null: segments are named as etcd names them. Else the highest snapshot index recorded,
+   * below which `lastIndex` is not let fall (see `WalInternals.replayRecords`).
+   */
+  indexFloor: bigint | null;
 }
 
 /** The append phase: the state saves advance. */
@@ -92,7 +97,12 @@ export async function endReplay(
   options: ResolvedOptions,
   segments: SegmentSet,
   writable: boolean,
-  replayed: { end: ScanResult; metadata: Uint8Array | null; lastIndex: bigint },
+  replayed: {
+    end: ScanResult;
+    metadata: Uint8Array | null;
+    lastIndex: bigint;
+    indexFloor?: bigint;
+  },
 ): Promise<Phase> {
   if (!writable) {
     await segments.close();
@@ -102,9 +112,9 @@ export async function endReplay(
   if (tail === undefined) {
     throw new WalError("FILE_NOT_FOUND", "no segment to append to", { file: segments.dir });
   }
-  const { end, metadata, lastIndex } = replayed;
+  const { end, metadata, lastIndex, indexFloor = null } = replayed;
   const writer = await SegmentWriter.resume(options, segments.dir, tail, end, metadata);
-  return { kind: "append", segments, writer, state: emptyHardState(), lastIndex };
+  return { kind: "append", segments, writer, state: emptyHardState(), lastIndex, indexFloor };
 }
 
 /** Closes what a phase holds: the pipeline's spare and the segments (of WAL `dir`). */
