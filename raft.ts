@@ -11,7 +11,7 @@
  * const storage = await RaftStorage.open("/var/lib/app"); // boots as etcd does
  * const { hardState } = storage.initialState();
  * const tail = await storage.entries(storage.firstIndex(), storage.lastIndex() + 1n, 1 << 20);
-console.log(hardState.commit, tail.length);
+ * console.log(hardState.commit, tail.length);
  * await storage.close();
  * ```
  *

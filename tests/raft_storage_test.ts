@@ -261,6 +261,63 @@ describe("RaftStorage writes", () => {
     }));
 });
 
+describe("RaftStorage snapshots a crash left uncommitted", () => {
+  const confState = {
+    voters: [1n],
+    learners: [],
+    votersOutgoing: [],
+    learnersNext: [],
+    autoLeave: false,
+  };
+
+  test("a snapshot sent to a lagging follower stays reachable after entries below it are appended", () =>
+    withTempDir(async (dir) => {
+      const s = await RaftStorage.create(dir, undefined, { segmentSizeBytes: 512 });
+      await fill(s, 10);
+      // the leader's snapshot at 30; the restart comes before the hard state committing it
+      await s.applySnapshot({
+        data: enc.encode("s30"),
+        metadata: { index: 30n, term: 2n, confState },
+      });
+      await s.close();
+      const follower = await RaftStorage.open(dir, { segmentSizeBytes: 512 });
+      assert.equal((await follower.snapshot()).metadata.index, 0n); // not committed: not taken
+      for (let i = 11n; i <= 35n; i++) {
+        await follower.append([entry(i, 2n, new Uint8Array(200))], state(i, 2n));
+      }
+      await follower.close();
+      assert.ok((await segments(dir)).length > 5, "segments were cut after the snapshot record");
+      const again = await RaftStorage.open(dir);
+      assert.equal((await again.snapshot()).metadata.index, 30n);
+      assert.equal(again.firstIndex(), 31n);
+      assert.deepEqual((await again.entries(31n, 36n)).map((e) => e.index), [
+        31n,
+        32n,
+        33n,
+        34n,
+        35n,
+      ]);
+      await again.close();
+    }));
+
+  test("a snapshot at a recorded index with another term is SNAPSHOT_MISMATCH, and writes nothing", () =>
+    withTempDir(async (dir) => {
+      const s = await RaftStorage.create(dir);
+      await fill(s, 10);
+      await s.applySnapshot({
+        data: enc.encode("t2"),
+        metadata: { index: 20n, term: 2n, confState },
+      });
+      await s.close();
+      const again = await RaftStorage.open(dir);
+      const snaps = await readdir(join(dir, "member", "snap"));
+      const other = { data: enc.encode("t3"), metadata: { index: 20n, term: 3n, confState } };
+      assert.equal(await code(again.applySnapshot(other)), "SNAPSHOT_MISMATCH");
+      assert.deepEqual(await readdir(join(dir, "member", "snap")), snaps);
+      await again.close();
+    }));
+});
+
 describe("RaftStorage boot", () => {
   test("repairs a torn tail once (reported as an event), or refuses with repair: false", () =>
     withTempDir(async (dir) => {

@@ -257,8 +257,10 @@ export class RaftStorage {
   }
 
   /**
-   * Appends `entries` and saves `hardState` (unless empty) as one WAL save, durable when the
-   * promise resolves (`MemoryStorage.Append` and `SetHardState`). An entry at or below the
+   * Appends `entries` and saves `hardState` (unless empty) as one WAL save
+   * (`MemoryStorage.Append` and `SetHardState`), durable when the promise resolves if raft
+   * requires it: with entries, or a new term or vote (raft's MustSync; a save that only
+   * moves the commit is written, not synced, as etcd's). An entry at or below the
    * last index replaces the tail from there (raft's overwrite); entries at or below the
    * compaction point are dropped; a first index past the last plus one is
    * `SLICE_OUT_OF_RANGE`, one at or below the snapshot held `INVALID_ARGUMENT` (raft never

@@ -95,15 +95,6 @@ export class RecordReader {
     }
   }
 
-  /** Forgets every cached block of segments numbered below `segment` (purged ones). */
-  forgetBefore(segment: number): void {
-    for (const [key, b] of this.blocks) {
-      if (key >= segment * 2 ** 32) continue;
-      this.blocks.delete(key);
-      this.cached -= b.length;
-    }
-  }
-
   /**
    * `len` bytes of `segment` at `offset`: a view into a cached block when they lie in one,
    * else a copy gathered from blocks. Views are never overwritten (evicted blocks are only
