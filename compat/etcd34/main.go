@@ -8,6 +8,7 @@
 //	etcd34compat readwrite <dir> [--snap-index N --snap-term T]
 //	etcd34compat classify <list-file> [--segment-size N]
 //	etcd34compat snapsave <dir> <snapshots.json>, snapload <dir> (see snap.go)
+//	etcd34compat boot <datadir>   etcd's server boot on a data directory (see boot.go)
 //	etcd34compat bench <dir> --workload write|concurrent|fill|replay [flags] (see bench.go)
 //
 // readwrite opens the WAL for writing (wal.Open) and replays it (ReadAll), then prints one
@@ -110,13 +111,15 @@ func main() {
 		check(snapSave(dir, rest[0])) // see snap.go
 	case "snapload":
 		check(snapLoad(dir))
+	case "boot":
+		check(boot(dir)) // see boot.go
 	default:
 		usage()
 	}
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: etcd34compat write <dir> <script.json> | read|verify|readwrite <dir> [--snap-index N --snap-term T] | repair <dir> | classify <list-file> [--segment-size N]")
+	fmt.Fprintln(os.Stderr, "usage: etcd34compat write <dir> <script.json> | read|verify|readwrite <dir> [--snap-index N --snap-term T] | repair <dir> | classify <list-file> [--segment-size N] | boot <datadir>")
 	os.Exit(2)
 }
 
