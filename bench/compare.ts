@@ -31,7 +31,7 @@ import { cpus, loadavg, release, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import type { ChildResult, ChildSpec } from "./compare_spec.ts";
+import type { ChildResult, ChildSpec, Latency, RaftReadsResult } from "./compare_spec.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, "..");
@@ -45,8 +45,8 @@ const RUNTIME_VERSION = bunGlobal?.version ?? denoGlobal?.version.deno ?? "?";
 // ---------------------------------------------------------------------------------------
 // Workloads
 
-type System = "go" | "wal" | "wal-stream" | "sqlite" | "disk";
-type Group = "write" | "writers" | "replay" | "stream";
+type System = "go" | "wal" | "wal-stream" | "sqlite" | "disk" | "raft";
+type Group = "write" | "writers" | "replay" | "stream" | "raft";
 
 interface Workload {
   /** Stable id, also used in JSON and the chart. */
@@ -58,9 +58,11 @@ interface Workload {
   batch?: number;
   /** Concurrent writers (writers). */
   writers?: number;
-  /** Timed entries (write, writers) or entries in the log (replay, stream). */
+  /** Timed entries (write, writers) or entries in the log (replay, stream, raft). */
   entries: number;
   systems: System[];
+  /** raft: also measure reads after `RaftStorage.open` (a `raft-reads` child per run). */
+  reads?: { samples: number; termCalls: number; scanBatch: number };
 }
 
 interface Plan {
@@ -134,9 +136,46 @@ function plan(quick: boolean): Plan {
     entries: stream[1],
     systems: ["wal-stream"],
   });
+  // raft storage (issue 13, item 5): RaftStorage.open of an etcd data directory (boot and
+  // index build) beside etcd's ReadAll, on ~1 GB of 1000 B entries (1M entries: the entry
+  // count of the 1M x 100 B replay, the entry size of the 100k x 1000 B one), with reads
+  // after the open; and on 10M entries of 10 B (the most entries for the bytes: the index,
+  // not the entries, is the memory) beside readAll of 1M such entries.
+  const raft: Workload[] = [
+    {
+      id: quick ? "raft-open-20MBx1000B" : "raft-open-1GBx1000B",
+      group: "raft",
+      label: quick ? "raft open 20 MB (20,000 x 1000 B)" : "raft open 1 GB (1,000,000 x 1000 B)",
+      entrySize: 1000,
+      entries: quick ? 20_000 : 1_000_000,
+      systems: ["go", "wal", "raft"],
+      reads: {
+        samples: quick ? 2_000 : 20_000,
+        termCalls: quick ? 100_000 : 1_000_000,
+        scanBatch: 1000,
+      },
+    },
+    {
+      id: quick ? "raft-open-200kx10B" : "raft-open-10Mx10B",
+      group: "raft",
+      label: quick ? "raft open 200k x 10 B" : "raft open 10M x 10 B",
+      entrySize: 10,
+      entries: quick ? 200_000 : 10_000_000,
+      systems: ["go", "raft"],
+    },
+    {
+      id: quick ? "raft-readall-20kx10B" : "raft-readall-1Mx10B",
+      group: "raft",
+      label: quick ? "replay 20k x 10 B (raft reference)" : "replay 1M x 10 B (raft reference)",
+      entrySize: 10,
+      entries: quick ? 20_000 : 1_000_000,
+      systems: ["go", "wal"],
+    },
+  ];
+  w.push(...raft);
   const repeat = quick
-    ? { write: 1, writers: 1, replay: 1, stream: 1 }
-    : { write: 5, writers: 5, replay: 3, stream: 1 };
+    ? { write: 1, writers: 1, replay: 1, stream: 1, raft: 1 }
+    : { write: 5, writers: 5, replay: 3, stream: 1, raft: 3 };
   return { workloads: w, repeat, maxSeconds: quick ? 1 : 4 };
 }
 
@@ -175,10 +214,15 @@ function run(cmd: string, args: string[], timeoutMs = 600_000): string {
 
 /** Runs a measurement in a fresh process of this runtime. */
 function child(spec: ChildSpec): ChildResult {
+  return childJson(spec);
+}
+
+/** Runs `compare_child.ts` on `spec` in a fresh process; its last line, parsed. */
+function childJson<T = ChildResult>(spec: ChildSpec): T {
   const script = join(HERE, "compare_child.ts");
   const arg = JSON.stringify(spec);
   const args = RUNTIME === "bun" ? [script, arg] : ["run", "-A", "--no-lock", script, arg];
-  return lastJsonLine(run(process.execPath, args));
+  return lastJsonLine(run(process.execPath, args)) as unknown as T;
 }
 
 function goBench(env: Env, dir: string, flags: Record<string, string | number>): ChildResult {
@@ -292,6 +336,147 @@ function measureReplay(
   });
 }
 
+/**
+ * Writes the log of a raft workload as an etcd data directory: the segments in
+ * `<data>/member/wal` (by etcd's Go WAL where there is Go), an empty `<data>/member/snap`.
+ */
+function prepareRaft(env: Env, w: Workload): string {
+  const data = freshDir(env, `data-${w.id}`);
+  mkdirSync(join(data, "member", "snap"), { recursive: true });
+  const walDir = join(data, "member", "wal");
+  if (env.goBin !== null) {
+    goBench(env, walDir, { workload: "fill", "entry-size": w.entrySize, entries: w.entries });
+  } else {
+    child({
+      kind: "write",
+      system: "wal",
+      dir: walDir,
+      entrySize: w.entrySize,
+      batch: 1000,
+      entries: w.entries,
+      warmup: 0,
+      maxSeconds: 0,
+    });
+  }
+  return data;
+}
+
+/** One open of a raft workload's log in a fresh process: ReadAll, readAll or RaftStorage.open. */
+function measureRaftOpen(env: Env, w: Workload, sys: System, data: string): ChildResult {
+  const walDir = join(data, "member", "wal");
+  if (sys === "go") return goBench(env, walDir, { workload: "replay" });
+  if (sys === "wal") return child({ kind: "replay", system: "wal", dir: walDir });
+  return child({ kind: "raft-open", system: "raft", dir: data, entrySize: w.entrySize });
+}
+
+/** The reads of a raft workload, every run, and their medians. */
+interface RaftReads {
+  workload: string;
+  label: string;
+  /** Median over the runs of each figure. */
+  summary: RaftReadsSummary;
+  runs: RaftReadsResult[];
+}
+
+interface RaftReadsSummary {
+  entries: number;
+  cacheBytes: number;
+  samples: number;
+  hitWindow: number;
+  scanBatch: number;
+  termNs: number;
+  random: { p50Us: number; p99Us: number; meanUs: number };
+  randomHit: { p50Us: number; p99Us: number; meanUs: number };
+  /** Entries per second of the sequential scan. */
+  scanEntriesPerSec: number;
+  /** CPU microseconds per entry of the sequential scan. */
+  scanCpuUsPerEntry: number;
+  heldBytesAfter: number;
+}
+
+function medianOf(xs: number[]): number {
+  return median(xs, (x) => x);
+}
+
+function summarizeReads(runs: RaftReadsResult[]): RaftReadsSummary {
+  const lat = (pick: (r: RaftReadsResult) => Latency) => ({
+    p50Us: medianOf(runs.map((r) => pick(r).p50Us)),
+    p99Us: medianOf(runs.map((r) => pick(r).p99Us)),
+    meanUs: medianOf(runs.map((r) => pick(r).meanUs)),
+  });
+  return {
+    entries: runs[0].entries,
+    cacheBytes: runs[0].cacheBytes,
+    samples: runs[0].random.samples,
+    hitWindow: runs[0].randomHit.hitWindow,
+    scanBatch: runs[0].scan.batch,
+    termNs: medianOf(runs.map((r) => r.termNs)),
+    random: lat((r) => r.random),
+    randomHit: lat((r) => r.randomHit),
+    scanEntriesPerSec: medianOf(runs.map((r) => r.scan.entries / r.scan.seconds)),
+    scanCpuUsPerEntry: medianOf(runs.map((r) => (r.scan.cpuSeconds / r.scan.entries) * 1e6)),
+    heldBytesAfter: Math.max(...runs.map((r) => r.heldBytesAfter)),
+  };
+}
+
+/**
+ * A raft workload: its log written once, then per run each system's open in a fresh
+ * process and (with `reads`) one process of reads after `RaftStorage.open`, in an order
+ * rotated from run to run.
+ */
+function runRaft(env: Env, w: Workload, systems: System[], repeat: number) {
+  process.stderr.write(`${w.id}: writing the log (an etcd data directory) ...\n`);
+  const data = prepareRaft(env, w);
+  const runs = new Map<System, ChildResult[]>(systems.map((s) => [s, []]));
+  const reads: RaftReadsResult[] = [];
+  const steps: (System | "reads")[] = [...systems];
+  if (w.reads !== undefined && systems.includes("raft")) steps.push("reads");
+  try {
+    for (let rep = 0; rep < repeat; rep++) {
+      const order = steps.map((_, i) => steps[(i + rep) % steps.length]);
+      for (const step of order) {
+        if (step === "reads") {
+          const r = childJson<RaftReadsResult>({
+            kind: "raft-reads",
+            system: "raft",
+            dir: data,
+            entrySize: w.entrySize,
+            ...w.reads!,
+          });
+          reads.push(r);
+          process.stderr.write(
+            `${w.id} reads #${rep + 1}: random p50 ${r.random.p50Us.toFixed(1)} us, p99 ${
+              r.random.p99Us.toFixed(1)
+            } us; scan ${fmtInt(r.scan.entries / r.scan.seconds)} entries/s; term ${
+              r.termNs.toFixed(0)
+            } ns\n`,
+          );
+          continue;
+        }
+        const r = measureRaftOpen(env, w, step, data);
+        runs.get(step)!.push(r);
+        process.stderr.write(
+          `${w.id} ${step} #${rep + 1}: ${fmtInt(r.entries / r.seconds)} entries/s ` +
+            `(${r.entries} in ${r.seconds.toFixed(2)} s), peak RSS ${mib(r.maxRssBytes)}\n`,
+        );
+      }
+    }
+  } finally {
+    rmSync(data, { recursive: true, force: true });
+  }
+  const goRuns = runs.get("go");
+  const goRate = goRuns === undefined ? null : toRow(w, "go", env, goRuns).entriesPerSec;
+  const rows = systems.map((sys) => {
+    const row = toRow(w, sys, env, runs.get(sys)!);
+    row.ratioVsGo = goRate === null ? null : row.entriesPerSec / goRate;
+    return row;
+  });
+  const raftReads: RaftReads | null = reads.length === 0
+    ? null
+    : { workload: w.id, label: w.label, summary: summarizeReads(reads), runs: reads };
+  return { rows, reads: raftReads };
+}
+
 // ---------------------------------------------------------------------------------------
 // Results
 
@@ -308,8 +493,10 @@ interface Row {
   cpuUsPerEntry: number | null;
   /** Largest peak RSS over the runs. */
   maxRssBytes: number;
-  /** Largest (peak RSS - RSS before the timed part) over the runs (JS only). */
+  /** Largest (peak RSS - RSS before the timed part) over the runs (JS; Go replay). */
   rssGrowthBytes: number | null;
+  /** raft: `RaftStorage.heldBytes` right after open (the index), largest over the runs. */
+  heldBytes?: number;
   ratioVsGo: number | null;
   capped: boolean;
   runs: ChildResult[];
@@ -341,6 +528,8 @@ interface Results {
   source: { commit: string; dirty: boolean | null };
   notes: string[];
   rows: Row[];
+  /** Reads after `RaftStorage.open` (issue 13), per raft workload that measures them. */
+  raftReads?: RaftReads[];
   targets: Target[];
 }
 
@@ -356,6 +545,8 @@ function systemLabel(sys: System, env: Env): string {
       return `SQLite ${env.sqlite ?? ""} WAL+FULL`.replace("  ", " ");
     case "disk":
       return `disk: append+fdatasync (${RUNTIME})`;
+    case "raft":
+      return `RaftStorage.open (${RUNTIME})`;
   }
 }
 
@@ -373,12 +564,14 @@ function toRow(w: Workload, sys: System, env: Env, runs: ChildResult[]): Row {
       growth = Math.max(growth ?? 0, r.maxRssBytes - r.rssBeforeBytes);
     }
   }
+  const held = runs.map((r) => r.heldBytes).filter((b) => b !== undefined);
   return {
     workload: w.id,
     label: w.label,
     group: w.group,
     system: sys,
     systemLabel: systemLabel(sys, env),
+    ...(held.length > 0 ? { heldBytes: Math.max(...held) } : {}),
     entriesPerSec: rate(m),
     mbPerSec: m.bytes / m.seconds / 1e6,
     cpuUsPerEntry: m.cpuSeconds === undefined ? null : (m.cpuSeconds / m.entries) * 1e6,
@@ -390,7 +583,7 @@ function toRow(w: Workload, sys: System, env: Env, runs: ChildResult[]): Row {
   };
 }
 
-function evaluateTargets(rows: Row[]): Target[] {
+function evaluateTargets(rows: Row[], raftReads: RaftReads[] = []): Target[] {
   const t: Target[] = [];
   const find = (id: string, sys: System) => rows.find((r) => r.workload === id && r.system === sys);
   const ratioTarget = (name: string, value: number | null, need: number) => {
@@ -452,6 +645,92 @@ function evaluateTargets(rows: Row[]): Target[] {
       factor: 100e6 / stream.rssGrowthBytes,
     });
   }
+  t.push(...raftTargets(rows, raftReads));
+  return t;
+}
+
+/**
+ * Issue 13's targets for raft storage: open at least 2x the rate of Go's ReadAll with under
+ * a tenth of its peak RSS; entries(i, i+1) at random under 10 us at p50 and 100 us at p99;
+ * sequential scans within 20% of readAll per entry; at most 8 B of index per entry (plus
+ * the cache); 10M entries open in less memory than readAll of 1M.
+ */
+function raftTargets(rows: Row[], raftReads: RaftReads[]): Target[] {
+  const t: Target[] = [];
+  const at = (re: RegExp, sys: System) => rows.find((r) => re.test(r.workload) && r.system === sys);
+  const big = /^raft-open-.*x1000B$/;
+  const many = /^raft-open-.*x10B$/;
+  const ref = /^raft-readall-/;
+  const bigRaft = at(big, "raft");
+  const bigGo = at(big, "go");
+  const bigWal = at(big, "wal");
+  if (bigRaft !== undefined && bigGo !== undefined) {
+    const ratio = bigRaft.entriesPerSec / bigGo.entriesPerSec;
+    t.push({
+      target: `${bigRaft.label}: RaftStorage.open vs etcd Go ReadAll, entries/s`,
+      value: `${ratio.toFixed(2)}x`,
+      required: ">= 2x",
+      met: ratio >= 2,
+      factor: ratio / 2,
+    });
+    const tenth = bigGo.maxRssBytes / 10;
+    t.push({
+      target: `${bigRaft.label}: RaftStorage.open peak RSS vs a tenth of Go ReadAll's`,
+      value: mib(bigRaft.maxRssBytes),
+      required: `< ${mib(tenth)}`,
+      met: bigRaft.maxRssBytes < tenth,
+      factor: tenth / bigRaft.maxRssBytes,
+    });
+  }
+  const reads = raftReads.find((r) => big.test(r.workload));
+  if (reads !== undefined) {
+    const { p50Us, p99Us } = reads.summary.random;
+    for (const [name, v, need] of [["p50", p50Us, 10], ["p99", p99Us, 100]] as const) {
+      t.push({
+        target: `${reads.label}: entries(i, i+1) at random i, ${name}`,
+        value: `${v.toFixed(1)} us`,
+        required: `< ${need} us`,
+        met: v < need,
+        factor: need / v,
+      });
+    }
+    if (bigWal !== undefined) {
+      const ratio = reads.summary.scanEntriesPerSec / bigWal.entriesPerSec;
+      t.push({
+        target: `${reads.label}: entries(lo, lo+${reads.summary.scanBatch}) scan vs readAll, ` +
+          "entries/s",
+        value: `${ratio.toFixed(2)}x`,
+        required: ">= 0.8x",
+        met: ratio >= 0.8,
+        factor: ratio / 0.8,
+      });
+    }
+  }
+  for (const r of [bigRaft, at(many, "raft")]) {
+    if (r?.heldBytes === undefined) continue;
+    const per = r.heldBytes / r.runs[0].entries;
+    t.push({
+      target: `${r.label}: index bytes per entry (heldBytes after open; the cache is apart)`,
+      value: `${per.toFixed(1)} B`,
+      required: "<= 8 B",
+      met: per <= 8,
+      factor: 8 / per,
+    });
+  }
+  const manyRaft = at(many, "raft");
+  for (const sys of ["wal", "go"] as const) {
+    const base = at(ref, sys);
+    if (manyRaft === undefined || base === undefined) continue;
+    const log = /\S+ x \d+ B/.exec(base.label)?.[0] ?? base.label;
+    t.push({
+      target: `${manyRaft.label}: RaftStorage.open peak RSS vs ` +
+        `${sys === "go" ? "Go ReadAll" : "readAll"} of ${log}`,
+      value: mib(manyRaft.maxRssBytes),
+      required: `< ${mib(base.maxRssBytes)}`,
+      met: manyRaft.maxRssBytes < base.maxRssBytes,
+      factor: base.maxRssBytes / manyRaft.maxRssBytes,
+    });
+  }
   return t;
 }
 
@@ -506,8 +785,9 @@ function printResults(res: Results): void {
       "(VmHWM) of the measuring process over the runs; * = stopped by the time cap.",
   );
   for (const n of res.notes) console.log(`note: ${n}`);
+  printRaft(res);
   if (res.targets.length > 0) {
-    console.log("\nissue 5 targets:");
+    console.log("\ntargets (issue 5; issue 13 for raft storage):");
     console.log(
       table(
         ["target", "value", "required", "result"],
@@ -516,7 +796,7 @@ function printResults(res: Results): void {
           t.value,
           t.required,
           t.met
-            ? "met"
+            ? `met${t.factor === null ? "" : ` (${t.factor.toFixed(2)}x the requirement)`}`
             : `MISSED${
               t.factor === null
                 ? ""
@@ -524,6 +804,95 @@ function printResults(res: Results): void {
             }`,
         ]),
         [false, true, true, false],
+      ),
+    );
+  }
+}
+
+/** The raft storage rows again with their memory per entry, and the reads after open. */
+function printRaft(res: Results): void {
+  const rows = res.rows.filter((r) => r.group === "raft");
+  if (rows.length === 0) return;
+  const perEntry = (bytes: number | null | undefined, r: Row) =>
+    bytes == null ? "-" : (bytes / r.runs[0].entries).toFixed(1);
+  console.log(
+    "\nraft storage (issue 13): opening an etcd data directory (member/wal; member/snap empty), " +
+      "each open in a fresh process, warm page cache; RSS growth = peak RSS - RSS before the open" +
+      " (largest over the runs); index = RaftStorage.heldBytes right after open",
+  );
+  console.log(
+    table(
+      [
+        "log",
+        "system",
+        "open s",
+        "entries/s",
+        "peak RSS",
+        "RSS growth",
+        "B/entry",
+        "index B/entry",
+      ],
+      rows.map((r) => [
+        r.label,
+        r.systemLabel,
+        median(r.runs, (x) => x.seconds).seconds.toFixed(2),
+        fmtInt(r.entriesPerSec),
+        mib(r.maxRssBytes),
+        r.rssGrowthBytes === null ? "-" : mib(r.rssGrowthBytes),
+        perEntry(r.rssGrowthBytes, r),
+        perEntry(r.heldBytes, r),
+      ]),
+      [false, false, true, true, true, true, true, true],
+    ),
+  );
+  for (const rr of res.raftReads ?? []) {
+    const m = rr.summary;
+    const us = (x: number) => x.toFixed(1);
+    const readAll = res.rows.find((r) => r.workload === rr.workload && r.system === "wal");
+    const go = res.rows.find((r) => r.workload === rr.workload && r.system === "go");
+    const vs = (r: Row | undefined) =>
+      r === undefined ? "-" : `${(m.scanEntriesPerSec / r.entriesPerSec).toFixed(2)}x`;
+    console.log(
+      `\nreads after RaftStorage.open, ${rr.label}: one process per run, cache ${
+        mib(m.cacheBytes)
+      }, medians of ${rr.runs.length} run(s); held after the reads ${mib(m.heldBytesAfter)}`,
+    );
+    console.log(
+      table(
+        ["call", "p50 us", "p99 us", "mean us", "entries/s", "vs readAll", "vs Go ReadAll"],
+        [
+          [
+            `entries(i, i+1), random i (${fmtInt(m.samples)} calls)`,
+            us(m.random.p50Us),
+            us(m.random.p99Us),
+            us(m.random.meanUs),
+            "-",
+            "-",
+            "-",
+          ],
+          [
+            `entries(i, i+1), random i in the first ${fmtInt(m.hitWindow)} (cache hits)`,
+            us(m.randomHit.p50Us),
+            us(m.randomHit.p99Us),
+            us(m.randomHit.meanUs),
+            "-",
+            "-",
+            "-",
+          ],
+          [
+            `entries(lo, lo+${m.scanBatch}), first to last index (CPU ${
+              m.scanCpuUsPerEntry.toFixed(2)
+            } us/entry)`,
+            "-",
+            "-",
+            us(1e6 / m.scanEntriesPerSec),
+            fmtInt(m.scanEntriesPerSec),
+            vs(readAll),
+            vs(go),
+          ],
+          [`term(i), random i: ${m.termNs.toFixed(0)} ns per call`, "-", "-", "-", "-", "-", "-"],
+        ],
+        [false, true, true, true, true, true, true],
       ),
     );
   }
@@ -541,12 +910,15 @@ const COLORS: Record<string, string> = {
   "bun sqlite": "#b5c94f",
   "deno disk": "#9a9a9a",
   "bun disk": "#c9c9c9",
+  "deno raft": "#5b3f9e",
+  "bun raft": "#b0417a",
 };
 
 /** The issue 5 target for this library's entries/s relative to Go, where it sets one. */
 function targetRatio(id: string): number | undefined {
   if (id.startsWith("write-")) return id.endsWith("-x1") ? 0.95 : 1.2;
   if (id === "replay-1Mx100B") return 3;
+  if (id === "raft-open-1GBx1000B") return 2;
   return undefined;
 }
 
@@ -588,7 +960,7 @@ export function drawChart(results: Results[]): string {
   }
   const groups = workloads.map((w) => {
     const bars: Bar[] = [];
-    for (const sys of ["wal", "wal-stream", "sqlite", "disk"] as const) {
+    for (const sys of ["wal", "wal-stream", "sqlite", "disk", "raft"] as const) {
       for (const r of results) {
         const row = r.rows.find((x) => x.workload === w.id && x.system === sys);
         if (row?.ratioVsGo == null) continue;
@@ -689,7 +1061,9 @@ export function drawChart(results: Results[]): string {
 </style>
 <rect width="100%" height="100%" fill="#fff"/>
 <text x="10" y="20" class="title">entries/s relative to etcd 3.4's Go WAL (1x = Go; log scale; longer is faster)</text>
-<text x="10" y="38" class="sub">${esc(sources)}; red dashes: issue 5 targets for this library</text>
+<text x="10" y="38" class="sub">${
+    esc(sources)
+  }; red dashes: issue 5 and 13 targets for this library</text>
 ${axis.join("\n")}
 ${body.join("\n")}
 ${legend.join("\n")}
@@ -812,6 +1186,7 @@ async function main(): Promise<void> {
       writers: opts.repeat,
       replay: opts.repeat,
       stream: opts.repeat,
+      raft: opts.repeat,
     };
   }
   if (opts.only !== null) p.workloads = p.workloads.filter((w) => opts.only!.test(w.id));
@@ -844,8 +1219,16 @@ async function main(): Promise<void> {
       "replay reads a warm page cache (the log was just written); replay = OpenForRead + ReadAll " +
         "(Go), WAL.openForRead + readAll() / entries() (this library), SELECT of every row (SQLite)",
     );
+    if (p.workloads.some((w) => w.group === "raft")) {
+      notes.push(
+        "raft rows: open = Go OpenForRead + ReadAll, WAL.openForRead + readAll(), or " +
+          "RaftStorage.open (boot as etcd does: newest .snap, WAL opened and indexed, ready to " +
+          "append), of <data>/member/wal, with a warm page cache; entries/s is entries over the open",
+      );
+    }
 
     const rows: Row[] = [];
+    const raftReads: RaftReads[] = [];
     for (const w of p.workloads) {
       const systems = w.systems.filter((s) =>
         (s !== "go" || env.goBin !== null) &&
@@ -853,6 +1236,12 @@ async function main(): Promise<void> {
         (s !== "wal-stream" || env.streaming)
       );
       if (systems.length === 0) continue;
+      if (w.group === "raft") {
+        const r = runRaft(env, w, systems, p.repeat.raft);
+        rows.push(...r.rows);
+        if (r.reads !== null) raftReads.push(r.reads);
+        continue;
+      }
       const runs = new Map<System, ChildResult[]>(systems.map((s) => [s, []]));
       let data: { walDir: string; sqliteDir: string | null } | null = null;
       if (w.group === "replay" || w.group === "stream") {
@@ -903,7 +1292,8 @@ async function main(): Promise<void> {
       source: sourceState(),
       notes,
       rows,
-      targets: evaluateTargets(rows),
+      ...(raftReads.length > 0 ? { raftReads } : {}),
+      targets: evaluateTargets(rows, raftReads),
     };
     notes.push(`total run time ${((performance.now() - started) / 1000).toFixed(0)} s`);
     printResults(res);

@@ -11,7 +11,7 @@ import { closeSync, fdatasyncSync, openSync, readFileSync, writeSync } from "nod
 import { join } from "node:path";
 import process from "node:process";
 import { type Entry, WAL } from "../mod.ts";
-import type { ChildResult, ChildSpec } from "./compare_spec.ts";
+import type { ChildResult, ChildSpec, Latency, RaftReadsResult } from "./compare_spec.ts";
 
 const enc = new TextEncoder();
 
@@ -393,8 +393,128 @@ function disk(s: Extract<ChildSpec, { kind: "disk" }>): ChildResult {
 }
 
 // ---------------------------------------------------------------------------------------
+// Raft storage (issue 13): RaftStorage over an etcd data directory
 
-async function measure(s: ChildSpec): Promise<ChildResult> {
+/** `RaftStorage.open`: boot and index build, timed; the storage is closed untimed. */
+async function raftOpen(dir: string, entrySize: number): Promise<ChildResult> {
+  // imported here, so that the other children's RSS never includes this module graph
+  const { RaftStorage } = await import("../raft.ts");
+  const rssBefore = rssNow();
+  const timer = startTimer();
+  const storage = await RaftStorage.open(dir);
+  const { seconds, cpuSeconds } = timer();
+  const entries = Number(storage.lastIndex() - storage.firstIndex() + 1n);
+  const heldBytes = storage.heldBytes;
+  await storage.close();
+  return {
+    entries,
+    bytes: entries * entrySize,
+    seconds,
+    cpuSeconds,
+    maxRssBytes: 0,
+    rssBeforeBytes: rssBefore,
+    heldBytes,
+  };
+}
+
+/** A small deterministic generator (the same indexes in every run and runtime). */
+function lcg(seed: number): () => number {
+  let x = seed >>> 0;
+  return () => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return x / 2 ** 32;
+  };
+}
+
+function latency(us: number[]): Latency {
+  const s = [...us].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return {
+    samples: s.length,
+    p50Us: q(0.5),
+    p99Us: q(0.99),
+    meanUs: s.reduce((a, b) => a + b, 0) / s.length,
+    maxUs: s[s.length - 1],
+  };
+}
+
+/**
+ * Reads after an untimed open, warm page cache: `term(i)` at random, `entries(i, i + 1)`
+ * at random (each call timed alone; a tenth as many untimed first), the same within a
+ * window that fits the cache, then sequential `entries(lo, lo + batch)` over the log.
+ */
+async function raftReads(s: Extract<ChildSpec, { kind: "raft-reads" }>): Promise<RaftReadsResult> {
+  const { RaftStorage } = await import("../raft.ts");
+  const cacheBytes = 4 * 1024 * 1024; // RaftStorage's default, given here explicitly
+  const storage = await RaftStorage.open(s.dir, { cacheBytes });
+  const first = storage.firstIndex();
+  const last = storage.lastIndex();
+  const n = Number(last - first + 1n);
+  const rnd = lcg(13);
+  const picks = (k: number, span: number) => {
+    const out: bigint[] = new Array(k);
+    for (let j = 0; j < k; j++) out[j] = first + BigInt(Math.floor(rnd() * span));
+    return out;
+  };
+
+  // term(i): indexes drawn beforehand, so only the calls are timed
+  const termPasses: number[] = [];
+  for (let pass = 0; pass < 4; pass++) {
+    const at = picks(s.termCalls, n);
+    let zero = 0;
+    const t0 = performance.now();
+    for (let j = 0; j < at.length; j++) if (storage.term(at[j]) === 0n) zero++;
+    const ns = ((performance.now() - t0) * 1e6) / at.length;
+    if (zero > 0) throw new Error("term 0 in a log written at term 1");
+    if (pass > 0) termPasses.push(ns); // the first pass warms the JIT
+  }
+  termPasses.sort((a, b) => a - b);
+
+  const timedReads = async (span: number): Promise<Latency> => {
+    const warm = Math.ceil(s.samples / 10);
+    const at = picks(warm + s.samples, span);
+    const us: number[] = [];
+    for (let j = 0; j < at.length; j++) {
+      const t0 = performance.now();
+      const es = await storage.entries(at[j], at[j] + 1n);
+      const t = performance.now() - t0;
+      if (es.length !== 1 || es[0].index !== at[j]) throw new Error(`entries(${at[j]}) is wrong`);
+      if (j >= warm) us.push(t * 1000);
+    }
+    return latency(us);
+  };
+  const random = await timedReads(n);
+  // a window whose records (payload + ~30 B of headers) fill half the cache: every read a hit
+  const hitWindow = Math.max(1, Math.min(n, Math.floor(cacheBytes / 2 / (s.entrySize + 32))));
+  await timedReads(hitWindow); // load the window's blocks
+  const randomHit = { ...(await timedReads(hitWindow)), hitWindow };
+
+  const timer = startTimer();
+  let scanned = 0;
+  for (let lo = first; lo <= last; lo += BigInt(s.scanBatch)) {
+    const hi = lo + BigInt(s.scanBatch) > last + 1n ? last + 1n : lo + BigInt(s.scanBatch);
+    const es = await storage.entries(lo, hi);
+    if (es.length !== Number(hi - lo) || es[0].index !== lo) throw new Error("short scan");
+    scanned += es.length;
+  }
+  const { seconds, cpuSeconds } = timer();
+  const heldBytesAfter = storage.heldBytes;
+  await storage.close();
+  return {
+    entries: n,
+    cacheBytes,
+    termNs: termPasses[termPasses.length >> 1],
+    random,
+    randomHit,
+    scan: { batch: s.scanBatch, entries: scanned, seconds, cpuSeconds },
+    heldBytesAfter,
+    maxRssBytes: 0,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function measure(s: ChildSpec): Promise<ChildResult | RaftReadsResult> {
   switch (s.kind) {
     case "write":
       return s.system === "wal" ? await walWrite(s) : await sqliteWrite(s);
@@ -408,6 +528,10 @@ async function measure(s: ChildSpec): Promise<ChildResult> {
       return await sqliteFill(s);
     case "disk":
       return disk(s);
+    case "raft-open":
+      return await raftOpen(s.dir, s.entrySize);
+    case "raft-reads":
+      return await raftReads(s);
   }
 }
 

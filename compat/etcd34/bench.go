@@ -22,7 +22,8 @@ package main
 // bytes counts entry payload bytes; maxRssBytes is this process's peak RSS (VmHWM, else
 // ru_maxrss; one process per measurement, so it is the peak of that workload). capped is
 // true when --max-seconds ran out before --entries were saved; cpuSeconds is the user+system
-// CPU time of the process (all threads, GC included) in the timed part.
+// CPU time of the process (all threads, GC included) in the timed part. replay adds
+// rssBeforeBytes, the resident set (VmRSS) just before OpenForRead.
 
 import (
 	"encoding/json"
@@ -50,6 +51,8 @@ type benchResult struct {
 	Capped      bool    `json:"capped"`
 	// CPUSeconds is user+system CPU time of this process (all threads) in the timed part.
 	CPUSeconds float64 `json:"cpuSeconds"`
+	// RssBeforeBytes is the resident set (VmRSS) just before the timed part (replay only).
+	RssBeforeBytes int64 `json:"rssBeforeBytes,omitempty"`
 }
 
 // cpuTime is this process's user+system CPU time so far, in seconds.
@@ -115,19 +118,29 @@ func benchMain(dir string, args []string) error {
 	return nil
 }
 
+// procStatus is a "Vm...: N kB" field of /proc/self/status in bytes (0 without one).
+func procStatus(field string) int64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimPrefix(line, field+":"), "%d", &kb); err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
+
 // maxRSS is this process's peak resident set in bytes: VmHWM of /proc/self/status, else
 // getrusage's ru_maxrss. VmHWM comes first because Linux carries ru_maxrss over execve: a
 // process started by a 50 MB Deno or Bun reports at least their 50 MB there.
 func maxRSS() int64 {
-	if raw, err := os.ReadFile("/proc/self/status"); err == nil {
-		for _, line := range strings.Split(string(raw), "\n") {
-			if strings.HasPrefix(line, "VmHWM:") {
-				var kb int64
-				if _, err := fmt.Sscanf(strings.TrimPrefix(line, "VmHWM:"), "%d", &kb); err == nil {
-					return kb * 1024
-				}
-			}
-		}
+	if hwm := procStatus("VmHWM"); hwm > 0 {
+		return hwm
 	}
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
@@ -272,6 +285,7 @@ func benchConcurrent(dir string, p benchParams) (benchResult, error) {
 }
 
 func benchReplay(dir string) (benchResult, error) {
+	before := procStatus("VmRSS")
 	cpu0, start := cpuTime(), time.Now()
 	w, err := wal.OpenForRead(lg, dir, walpb.Snapshot{})
 	if err != nil {
@@ -288,5 +302,5 @@ func benchReplay(dir string) (benchResult, error) {
 	}
 	n := int64(len(ents))
 	w.Close()
-	return benchResult{Entries: n, Bytes: bytes, Seconds: secs, CPUSeconds: cpu}, nil
+	return benchResult{Entries: n, Bytes: bytes, Seconds: secs, CPUSeconds: cpu, RssBeforeBytes: before}, nil
 }
