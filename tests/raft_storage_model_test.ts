@@ -419,7 +419,13 @@ async function history(seed: number): Promise<number> {
       // past the last index (a lagging follower): one below it leaves entries in the WAL that
       // a reopen serves again, as etcd's does, depending on where segments were cut
       const held = m.snapshot?.index ?? 0n;
-      const i = r() < 0.1 ? held : m.last + BigInt(randInt(r, held < m.last ? 0 : 1, 4));
+      let i = r() < 0.1 ? held : m.last + BigInt(randInt(r, held < m.last ? 0 : 1, 4));
+      // (raft's terms do not fall along the log: not below a snapshot a crash left recorded)
+      for (const x of disk.records) {
+        if (x.kind !== "snap") continue;
+        if (i > held && x.index > i) i = x.index;
+        if (x.term > term) term = x.term;
+      }
       if (r() < 0.5) term++;
       // (one term at an index, as raft commits it: that of a record a crash left uncommitted)
       const same = disk.records.find((x) => x.kind === "snap" && x.index === i);
