@@ -175,7 +175,7 @@ function plan(quick: boolean): Plan {
   w.push(...raft);
   const repeat = quick
     ? { write: 1, writers: 1, replay: 1, stream: 1, raft: 1 }
-    : { write: 5, writers: 5, replay: 3, stream: 1, raft: 3 };
+    : { write: 5, writers: 5, replay: 3, stream: 1, raft: 5 };
   return { workloads: w, repeat, maxSeconds: quick ? 1 : 4 };
 }
 
