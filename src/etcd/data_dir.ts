@@ -21,7 +21,7 @@ export function walDirOf(dataDir: string): string {
 }
 
 /** etcd's `member/snap` under a data directory. */
-function snapDirOf(dataDir: string): string {
+export function snapDirOf(dataDir: string): string {
   return joinPath(joinPath(dataDir, "member"), "snap");
 }
 

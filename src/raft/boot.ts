@@ -11,9 +11,10 @@
  * @module
  */
 
-import { WalError } from "../errors.ts";
+import { ioError, WalError } from "../errors.ts";
 import type { FileSystem } from "../fs/types.ts";
 import type { ResolvedOptions } from "../options.ts";
+import { parentDir } from "../path.ts";
 import { repair } from "../check/repair.ts";
 import { validSnapshotEntries } from "../check/snapshots.ts";
 import type { SnapshotMetadata } from "../snap/snap_codec.ts";
@@ -123,5 +124,16 @@ async function replayFrom(o: BootOptions, snap: SnapshotMetadata | null): Promis
     await wal.close().catch(() => {});
     await reads.close().catch(() => {});
     throw e;
+  }
+}
+
+/** Makes `member/snap` and its entry in `member/` durable. */
+export async function makeSnapDir(resolved: ResolvedOptions, snapDir: string): Promise<void> {
+  const member = parentDir(snapDir);
+  try {
+    await resolved.fs.mkdir(snapDir);
+    await resolved.observer.fsync("directory", member, () => resolved.fs.syncDir(member));
+  } catch (e) {
+    throw ioError(e, "cannot make the snapshot directory", snapDir);
   }
 }

@@ -10,9 +10,11 @@
  * @module
  */
 
-import { ioError, WalError } from "../errors.ts";
+import { WalError } from "../errors.ts";
 import { type ResolvedOptions, resolveOptions } from "../options.ts";
-import { cleanPath, joinPath, parentDir } from "../path.ts";
+
+export type { RaftStorageOptions } from "./storage_options.ts";
+import { cleanPath } from "../path.ts";
 import { entrySize } from "../segment/messages.ts";
 import type { RaftSnapshot, SnapshotMetadata } from "../snap/snap_codec.ts";
 import { snapFileName, Snapshotter } from "../snap/snapshotter.ts";
@@ -25,23 +27,21 @@ import {
   isEmptyHardState,
 } from "../types.ts";
 import { checkUint64, copySave } from "../validate.ts";
-import { WAL, walInternals, type WalOptions } from "../wal.ts";
+import { WAL, walInternals } from "../wal.ts";
+import { snapDirOf, walDirOf } from "../etcd/data_dir.ts";
 import type { EntryPlaces } from "../wal/call_queue.ts";
-import { boot, type Booted } from "./boot.ts";
+import { boot, type Booted, makeSnapDir } from "./boot.ts";
+import {
+  checkOptions,
+  DEFAULT_CACHE_BYTES,
+  DEFAULT_RETAIN,
+  type RaftStorageOptions,
+} from "./storage_options.ts";
+import { WriteOrder } from "./write_order.ts";
 import type { EntryIndex } from "./entry_index.ts";
 import { RecordReader } from "./record_reader.ts";
 import { purgeBeyond } from "./retention.ts";
 import type { SegmentReads } from "./segment_reads.ts";
-
-/** Options of {@link RaftStorage}: the WAL's, and these. */
-export interface RaftStorageOptions extends WalOptions {
-  /** Bytes of segment blocks cached for reads (default 4 MiB; at least one 64 KiB block). */
-  cacheBytes?: number;
-  /** Repair a torn tail at open, once, as etcd's server does (default true). */
-  repair?: boolean;
-  /** Segments and `.snap` files a compaction keeps (default 5: etcd's MaxWALs, MaxSnapFiles). */
-  retain?: number;
-}
 
 /** What raft reads at start (`Storage.InitialState`). */
 export interface InitialState {
@@ -50,9 +50,6 @@ export interface InitialState {
   /** The membership in the snapshot held (empty without one). */
   confState: ConfState;
 }
-
-const DEFAULT_CACHE_BYTES = 4 * 1024 * 1024;
-const DEFAULT_RETAIN = 5;
 
 /**
  * The disk side of a raft node, in etcd's data directory layout.
@@ -90,10 +87,7 @@ export class RaftStorage {
   private projectedLast: bigint;
   /** Bumped whenever entries already served may change: reads in flight start again. */
   private changes = 0;
-  /** The last write call; a snapshot or compaction runs after it. */
-  private writes: Promise<unknown> = Promise.resolve();
-  /** The last snapshot or compaction while it runs: appends made meanwhile wait for it. */
-  private barrier: Promise<unknown> | null = null;
+  private readonly order = new WriteOrder();
   /** The term of each snapshot recorded in the WAL (that replay read, or saved since). */
   private readonly recorded = new Map<bigint, bigint>();
   /** Set by close, or when an index update failed after its save was durable. */
@@ -129,9 +123,9 @@ export class RaftStorage {
   ): Promise<RaftStorage> {
     const resolved = await resolveOptions(options);
     dir = cleanPath(dir);
-    const { walDir, snapDir } = dirsOf(dir);
+    const walDir = walDirOf(dir);
     await (await WAL.create(walDir, metadata, options)).close(); // makes member/ durable
-    await makeSnapDir(resolved, snapDir);
+    await makeSnapDir(resolved, snapDirOf(dir));
     return await RaftStorage.open(dir, options);
   }
 
@@ -144,7 +138,8 @@ export class RaftStorage {
     const resolved = await resolveOptions(options);
     checkOptions(options);
     dir = cleanPath(dir);
-    const { walDir, snapDir } = dirsOf(dir);
+    const walDir = walDirOf(dir);
+    const snapDir = snapDirOf(dir);
     if ((await resolved.fs.stat(walDir)) === null) {
       throw new WalError("FILE_NOT_FOUND", "no WAL in the data directory", { file: walDir });
     }
@@ -268,10 +263,7 @@ export class RaftStorage {
    * every segment cut after it holds one, as replay from a later snapshot needs).
    */
   append(entries: readonly Entry[], hardState: HardState = emptyHardState()): Promise<void> {
-    const run = () => this.appendNow(entries, hardState);
-    const p = this.barrier === null ? run() : this.barrier.then(run, run);
-    this.writes = p.catch(() => {});
-    return p;
+    return this.order.append(() => this.appendNow(entries, hardState));
   }
 
   /** {@link RaftStorage.append}, its turn come: checked now against the calls before it. */
@@ -341,7 +333,7 @@ export class RaftStorage {
    * after it. `SNAP_OUT_OF_DATE` unless it is newer than the snapshot held.
    */
   applySnapshot(snapshot: RaftSnapshot): Promise<void> {
-    return this.afterWrites(async () => {
+    return this.order.afterWrites(async () => {
       const m = snapshot.metadata;
       this.requireNewer(m.index);
       await this.persist(snapshot);
@@ -357,7 +349,7 @@ export class RaftStorage {
    * omitted keeps the held one). Compact afterwards to drop entries.
    */
   createSnapshot(index: bigint, data: Uint8Array, confState?: ConfState): Promise<RaftSnapshot> {
-    return this.afterWrites(async () => {
+    return this.order.afterWrites(async () => {
       this.requireNewer(index);
       const term = this.index.term(index);
       const conf = confState ?? this.snap?.confState ?? emptyConfState();
@@ -378,7 +370,7 @@ export class RaftStorage {
    * nothing more is released or removed.
    */
   compact(index: bigint): Promise<void> {
-    return this.afterWrites(async () => {
+    return this.order.afterWrites(async () => {
       this.requireUsable();
       this.index.compact(index);
       this.changes++;
@@ -387,7 +379,7 @@ export class RaftStorage {
       const bootIndex = snap !== null && snap.index <= this.state.commit ? snap.index : 0n;
       await this.wal.releaseLockTo(index < bootIndex ? index : bootIndex);
       const purged = await purgeBeyond(
-        joinPath(joinPath(this.dir, "member"), "wal"),
+        walDirOf(this.dir),
         this.snapshotter,
         bootIndex,
         this.options.retain ?? DEFAULT_RETAIN,
@@ -405,7 +397,7 @@ export class RaftStorage {
 
   /** Waits for the writes made, then closes the WAL and the read handles. */
   async close(): Promise<void> {
-    await this.writes;
+    await this.order.settled();
     this.failure ??= new WalError("CLOSED", "raft storage is closed", { file: this.dir });
     await this.wal.close();
     await this.reads.close();
@@ -432,18 +424,6 @@ export class RaftStorage {
     this.snap = structuredClone(m);
   }
 
-  /** Runs `op` once every write call before it took effect; appends after it wait for it. */
-  private afterWrites<T>(op: () => Promise<T>): Promise<T> {
-    const p = this.writes.then(op);
-    const settled = p.catch(() => {});
-    this.writes = settled;
-    this.barrier = settled;
-    settled.then(() => {
-      if (this.barrier === settled) this.barrier = null;
-    });
-    return p;
-  }
-
   /** Throws `SNAP_OUT_OF_DATE` unless `index` is past the snapshot held. */
   private requireNewer(index: bigint): void {
     this.requireUsable();
@@ -459,34 +439,5 @@ export class RaftStorage {
   /** Throws `CLOSED` once closed, or once an index update failed. */
   private requireUsable(): void {
     if (this.failure !== null) throw this.failure;
-  }
-}
-
-function dirsOf(dir: string): { walDir: string; snapDir: string } {
-  const member = joinPath(dir, "member");
-  return { walDir: joinPath(member, "wal"), snapDir: joinPath(member, "snap") };
-}
-
-/** Makes `member/snap` and its entry in `member/` durable. */
-async function makeSnapDir(resolved: ResolvedOptions, snapDir: string): Promise<void> {
-  const member = parentDir(snapDir);
-  try {
-    await resolved.fs.mkdir(snapDir);
-    await resolved.observer.fsync("directory", member, () => resolved.fs.syncDir(member));
-  } catch (e) {
-    throw ioError(e, "cannot make the snapshot directory", snapDir);
-  }
-}
-
-function checkOptions(o: RaftStorageOptions): void {
-  const { cacheBytes, retain, repair } = o;
-  if (cacheBytes !== undefined && (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0)) {
-    throw new WalError("INVALID_ARGUMENT", `cacheBytes must be an integer >= 0: got ${cacheBytes}`);
-  }
-  if (retain !== undefined && (!Number.isSafeInteger(retain) || retain < 1)) {
-    throw new WalError("INVALID_ARGUMENT", `retain must be an integer >= 1: got ${retain}`);
-  }
-  if (repair !== undefined && typeof repair !== "boolean") {
-    throw new WalError("INVALID_ARGUMENT", `repair must be a boolean: got ${repair}`);
   }
 }
